@@ -1,0 +1,3 @@
+from timoneiro.cli.main import main
+
+main()

@@ -1,0 +1,242 @@
+"""Kinds and the registry that the one generic request path serves them from.
+
+A Kind says where a resource lives (group, version, plural, scope), how it is named in discovery,
+and which Strategy shapes its objects on create and update. Adding a kind is one Kind(...) entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from timoneiro.api.field import FieldError
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ScalePaths:
+    """Where the scale subresource reads and writes replicas (the CRD scale subresource shape)."""
+
+    spec_replicas: str = ".spec.replicas"
+    status_replicas: str = ".status.replicas"
+    label_selector: str | None = ".status.selector"
+
+
+class Strategy:
+    """Per-kind behaviour on the generic path; this base serves most kinds unchanged.
+
+    The hooks mirror upstream's rest strategies: prepare (reset what a client may not set),
+    default, validate, and the status split that keeps status out of main-resource writes.
+    """
+
+    def prepare_for_create(self, kind: Kind, obj: dict) -> None:
+        if "status" in kind.subresources:
+            obj.pop("status", None)
+            initial = self.initial_status(kind, obj)
+            if initial is not None:
+                obj["status"] = initial
+        if kind.generation:
+            obj["metadata"]["generation"] = 1
+
+    def initial_status(self, kind: Kind, obj: dict) -> dict | None:
+        return None
+
+    def prepare_for_update(self, kind: Kind, new: dict, old: dict) -> None:
+        if "status" in kind.subresources:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if kind.generation:
+            gen = old["metadata"].get("generation", 1)
+            new["metadata"]["generation"] = gen + 1 if self.spec_changed(new, old) else gen
+
+    def spec_changed(self, new: dict, old: dict) -> bool:
+        """Whether a write changed what the generation counts: all but metadata and status."""
+        keys = (set(new) | set(old)) - {"metadata", "status", "apiVersion", "kind"}
+        return any(new.get(k) != old.get(k) for k in keys)
+
+    def prepare_for_status_update(self, kind: Kind, new: dict, old: dict) -> dict:
+        """A status write changes status only (and nothing else), as upstream's status strategies do."""
+        out = dict(old)
+        out["metadata"] = dict(old["metadata"])
+        out["metadata"]["resourceVersion"] = new.get("metadata", {}).get("resourceVersion", "")
+        if "status" in new:
+            out["status"] = new["status"]
+        else:
+            out.pop("status", None)
+        return out
+
+    def default(self, kind: Kind, obj: dict) -> None:
+        from timoneiro.api import defaults
+
+        defaults.apply(kind.group, kind.kind, obj)
+
+    def validate(self, kind: Kind, obj: dict) -> list[FieldError]:
+        from timoneiro.api import validation
+
+        return validation.validate(kind, obj)
+
+    def validate_update(self, kind: Kind, new: dict, old: dict) -> list[FieldError]:
+        from timoneiro.api import validation
+
+        return validation.validate_update(kind, new, old)
+
+    def field_values(self, kind: Kind, obj: dict) -> dict[str, str]:
+        """The fields a field selector may name for this kind."""
+        meta = obj.get("metadata", {})
+        values = {"metadata.name": meta.get("name", "")}
+        if kind.namespaced:
+            values["metadata.namespace"] = meta.get("namespace", "")
+        for path in kind.selectable_fields:
+            values[path] = _field_string(obj, path)
+        return values
+
+
+def _field_string(obj: dict, path: str) -> str:
+    value = obj
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return ""
+        value = value.get(part)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(eq=False)
+class Kind:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str = ""
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    selectable_fields: tuple[str, ...] = ()
+    scale: ScalePaths | None = None
+    generation: bool = False
+    storage_version: str = ""
+    # where objects are kept, shared by every version and by aliases such as events.k8s.io Events
+    storage_resource: str = ""
+    strategy: Strategy = field(default_factory=Strategy)
+    crd: dict | None = None
+    # converts an object between this version and the storage version (None: only apiVersion changes)
+    to_storage: Callable[[dict], dict] | None = None
+    from_storage: Callable[[dict], dict] | None = None
+
+    def __post_init__(self) -> None:
+        self.singular = self.singular or self.kind.lower()
+        self.storage_version = self.storage_version or self.api_version
+        self.storage_resource = self.storage_resource or f"{self.group or 'core'}/{self.plural}"
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_version(self) -> str:
+        return self.api_version
+
+    @property
+    def storage_prefix(self) -> str:
+        """Key prefix in the store; every version of a kind shares it."""
+        return f"/{self.storage_resource}/"
+
+    @property
+    def qualified_kind(self) -> str:
+        """How error messages name the kind: Pod, Deployment.apps."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    @property
+    def qualified_resource(self) -> str:
+        """How NotFound and Conflict messages name the resource: pods, deployments.apps."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def key(self, namespace: str | None, name: str) -> str:
+        if self.namespaced:
+            return f"{self.storage_prefix}{namespace}/{name}"
+        return f"{self.storage_prefix}{name}"
+
+    def list_prefix(self, namespace: str | None) -> str:
+        if self.namespaced and namespace:
+            return f"{self.storage_prefix}{namespace}/"
+        return self.storage_prefix
+
+
+class Registry:
+    """Every kind the server knows, looked up by resource path or by kind."""
+
+    def __init__(self, kinds: Iterable[Kind] = ()) -> None:
+        self._by_resource: dict[tuple[str, str, str], Kind] = {}
+        self._groups: dict[str, list[str]] = {}
+        self.listeners: list[Callable[[], None]] = []
+        for k in kinds:
+            self.add(k, notify=False)
+
+    def add(self, kind: Kind, notify: bool = True) -> None:
+        self._by_resource[(kind.group, kind.version, kind.plural)] = kind
+        versions = self._groups.setdefault(kind.group, [])
+        if kind.version not in versions:
+            versions.append(kind.version)
+        if notify:
+            self._changed()
+
+    def remove_group_kinds(self, group: str, plural: str) -> None:
+        for key in [k for k in self._by_resource if k[0] == group and k[2] == plural]:
+            del self._by_resource[key]
+        for version in list(self._groups.get(group, [])):
+            if not any(k[0] == group and k[1] == version for k in self._by_resource):
+                self._groups[group].remove(version)
+        if group in self._groups and not self._groups[group]:
+            del self._groups[group]
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def get(self, group: str, version: str, plural: str) -> Kind | None:
+        return self._by_resource.get((group, version, plural))
+
+    def kinds(self) -> list[Kind]:
+        return list(self._by_resource.values())
+
+    def groups(self) -> dict[str, list[str]]:
+        """Group -> served versions, preferred first."""
+        return {g: sorted(v, key=version_priority) for g, v in self._groups.items()}
+
+    def in_group_version(self, group: str, version: str) -> list[Kind]:
+        return [k for (g, v, _), k in self._by_resource.items() if g == group and v == version]
+
+    def preferred(self, group: str, kind: str) -> Kind | None:
+        versions = self.groups().get(group, [])
+        for version in versions:
+            for k in self.in_group_version(group, version):
+                if k.kind == kind:
+                    return k
+        return None
+
+    def by_kind(self, group: str, version: str, kind: str) -> Kind | None:
+        for k in self.in_group_version(group, version):
+            if k.kind == kind:
+                return k
+        return None
+
+
+def version_priority(version: str) -> tuple:
+    """Kubernetes' version order: GA > beta > alpha, higher numbers first, others last by name."""
+    import re
+
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not m:
+        return (3, 0, 0, version)
+    major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
+    rank = {None: 0, "beta": 1, "alpha": 2}[stage]
+    return (rank, -major, -minor, version)
