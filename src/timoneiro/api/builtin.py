@@ -101,4 +101,6 @@ def builtin_kinds() -> list[Kind]:
 
 
 def builtin_registry() -> Registry:
-    return Registry(builtin_kinds())
+    from timoneiro.api.strategies import with_strategies
+
+    return Registry(with_strategies(builtin_kinds()))

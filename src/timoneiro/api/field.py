@@ -24,8 +24,14 @@ _TYPES = {
 _NO_VALUE = {"Required", "Forbidden", "TooLong", "Internal"}
 
 
+class Rendered(str):
+    """A bad value already printed the way Go prints it (map[string]string{"app":"x"}), shown as is."""
+
+
 def _go_value(value: Any) -> str:
     """Render a bad value the way Go's %v / %q / %#v do for the common types."""
+    if isinstance(value, Rendered):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):

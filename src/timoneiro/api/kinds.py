@@ -40,7 +40,8 @@ class Strategy:
             obj["metadata"]["generation"] = 1
 
     def initial_status(self, kind: Kind, obj: dict) -> dict | None:
-        return None
+        """The status a new object starts with: Go serializes an empty status struct as {}."""
+        return {}
 
     def prepare_for_update(self, kind: Kind, new: dict, old: dict) -> None:
         if "status" in kind.subresources:
@@ -67,6 +68,25 @@ class Strategy:
         else:
             out.pop("status", None)
         return out
+
+    def create_on_update(self, kind: Kind) -> bool:
+        """Whether a PUT of a missing object creates it (upstream's AllowCreateOnUpdate)."""
+        return kind.kind in ("Endpoints", "Event", "Lease", "LimitRange")
+
+    def unconditional_update(self, kind: Kind) -> bool:
+        """Whether a PUT without a resourceVersion overwrites (upstream's AllowUnconditionalUpdate)."""
+        return True
+
+    def grace_period(self, kind: Kind, obj: dict, requested: int | None) -> int:
+        """Seconds a deleted object lingers for its owner to finish (pods); 0 deletes at once."""
+        return 0
+
+    def holds_deletion(self, kind: Kind, obj: dict) -> bool:
+        """Whether something besides metadata.finalizers keeps a deleted object (a namespace's spec)."""
+        return False
+
+    def prepare_for_delete(self, kind: Kind, obj: dict) -> None:
+        """Changes made when an object is marked for deletion (a namespace turns Terminating)."""
 
     def default(self, kind: Kind, obj: dict) -> None:
         from timoneiro.api import defaults

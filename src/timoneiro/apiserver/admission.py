@@ -1,0 +1,166 @@
+"""Admission steps in the write path. Namespace lifecycle and Service address allocation live here;
+authentication, authorization and the remaining admission plugins come with the security work."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import TYPE_CHECKING
+
+from timoneiro.api.field import invalid
+from timoneiro.api.kinds import Kind
+from timoneiro.apiserver import errors
+from timoneiro.apiserver.generic import Context, decode
+
+if TYPE_CHECKING:
+    from timoneiro.storage.cache import WatchCache
+
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
+NODE_PORTS = range(30000, 32768)
+
+
+class NamespaceLifecycle:
+    """Refuse objects in namespaces that do not exist or are being deleted."""
+
+    def __init__(self, cache: WatchCache) -> None:
+        self.cache = cache
+
+    def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
+        if old is not None or not kind.namespaced or not ctx.namespace:
+            return
+        entry = self.cache.get(f"/core/namespaces/{ctx.namespace}")
+        if entry is None:
+            raise errors.namespace_not_found(ctx.namespace)
+        if b'"deletionTimestamp"' in entry.data and decode(entry)["metadata"].get("deletionTimestamp"):
+            raise errors.forbidden(kind, new["metadata"].get("name", ""),
+                                   f"unable to create new content in namespace {ctx.namespace} because it is "
+                                   "being terminated")
+
+
+class ServiceAddresses:
+    """Allocate cluster IPs from the service CIDR and node ports from 30000-32767, without collisions."""
+
+    def __init__(self, cache: WatchCache, cidr: str = "10.96.0.0/12") -> None:
+        self.cache = cache
+        self.network = ipaddress.ip_network(cidr)
+        self.reserved_ips: set[str] = set()
+        self.reserved_ports: set[int] = set()
+
+    def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
+        if kind.group or kind.kind != "Service":
+            return
+        spec = new.setdefault("spec", {})
+        name = new["metadata"].get("name", "")
+        used_ips, used_ports = self._in_use(new["metadata"].get("namespace"), name)
+        stype = spec.get("type") or "ClusterIP"
+        if stype == "ExternalName":
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+            return
+        if old is None:
+            self._allocate_ip(kind, name, spec, used_ips)
+        else:
+            old_spec = old.get("spec") or {}
+            if "clusterIP" not in spec and old_spec.get("clusterIP"):
+                spec["clusterIP"] = old_spec["clusterIP"]
+                spec["clusterIPs"] = old_spec.get("clusterIPs", [old_spec["clusterIP"]])
+        if spec.get("clusterIP") and spec["clusterIP"] != "None":
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+        elif spec.get("clusterIP") == "None":
+            spec["clusterIPs"] = ["None"]
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+        if stype in ("NodePort", "LoadBalancer"):
+            old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                         for p in ((old or {}).get("spec") or {}).get("ports") or []}
+            for i, port in enumerate(spec.get("ports") or []):
+                wanted = port.get("nodePort") or old_ports.get((port.get("port"), port.get("protocol", "TCP")))
+                if wanted:
+                    if wanted not in NODE_PORTS:
+                        raise errors.invalid(kind, name, [invalid(f"spec.ports[{i}].nodePort", wanted,
+                                                                  "provided port is not in the valid range. "
+                                                                  "The range of valid ports is 30000-32767")])
+                    if wanted in used_ports:
+                        raise errors.invalid(kind, name, [invalid(f"spec.ports[{i}].nodePort", wanted,
+                                                                  "provided port is already allocated")])
+                    port["nodePort"] = wanted
+                else:
+                    free = [p for p in NODE_PORTS if p not in used_ports]
+                    if not free:
+                        raise errors.internal("failed to allocate a nodePort: range is full")
+                    port["nodePort"] = random.choice(free)
+                used_ports.add(port["nodePort"])
+        else:
+            for port in spec.get("ports") or []:
+                port.pop("nodePort", None)
+
+    def _allocate_ip(self, kind: Kind, name: str, spec: dict, used: set[str]) -> None:
+        wanted = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
+        if wanted == "None":
+            spec["clusterIP"] = "None"
+            return
+        if wanted:
+            try:
+                ip = ipaddress.ip_address(wanted)
+            except ValueError:
+                raise errors.invalid(kind, name, [invalid("spec.clusterIPs[0]", wanted, "must be a valid IP address, "
+                                                          "(e.g. 10.9.8.7 or 2001:db8::ffff)")]) from None
+            if ip not in self.network:
+                raise errors.invalid(kind, name, [invalid("spec.clusterIPs", wanted, "failed to allocate IP "
+                                                          f"{wanted}: the provided IP ({wanted}) is not in the "
+                                                          f"valid range. The range of valid IPs is {self.network}")])
+            if wanted in used:
+                raise errors.invalid(kind, name, [invalid("spec.clusterIPs", [wanted], "failed to allocate IP "
+                                                          f"{wanted}: provided IP is already allocated")])
+            spec["clusterIP"] = wanted
+            return
+        size = self.network.num_addresses
+        base = int(self.network.network_address)
+        for _ in range(64):
+            candidate = str(ipaddress.ip_address(base + random.randrange(10, size - 1)))
+            if candidate not in used:
+                spec["clusterIP"] = candidate
+                spec["clusterIPs"] = [candidate]
+                return
+        for offset in range(1, size - 1):
+            candidate = str(ipaddress.ip_address(base + offset))
+            if candidate not in used:
+                spec["clusterIP"] = candidate
+                spec["clusterIPs"] = [candidate]
+                return
+        raise errors.internal("failed to allocate a serviceIP: range is full")
+
+    def _in_use(self, namespace: str | None, name: str) -> tuple[set[str], set[int]]:
+        ips, ports = set(), set()
+        for entry in self.cache.list("/core/services/"):
+            if entry.key.endswith(f"/{namespace}/{name}"):
+                continue
+            spec = decode(entry).get("spec") or {}
+            ips.update(ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and ip != "None")
+            ports.update(p["nodePort"] for p in spec.get("ports") or [] if p.get("nodePort"))
+        return ips, ports
+
+
+class ManagedFields:
+    """Record which manager set which fields on every non-apply write."""
+
+    def __init__(self, schema_of) -> None:
+        self.schema_of = schema_of
+
+    def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
+        if not ctx.field_manager:
+            return
+        try:  # TEMP until managedfields lands
+            from timoneiro.apiserver import managedfields
+        except ImportError:
+            return
+        managedfields.update_managed_fields(new, old, ctx.field_manager, kind.api_version, self.schema_of(kind),
+                                            subresource=ctx.subresource if ctx.subresource in ("status", "scale")
+                                            else "")
+
+
+def refuse_protected_namespace_delete(kind: Kind, name: str) -> None:
+    if kind.kind == "Namespace" and not kind.group and name in PROTECTED_NAMESPACES:
+        raise errors.forbidden(kind, name, "this namespace may not be deleted")

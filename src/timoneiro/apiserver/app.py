@@ -1,0 +1,247 @@
+"""The API server: storage, watch cache and kinds behind one ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+
+import orjson
+
+from timoneiro import KUBERNETES_VERSION
+from timoneiro.api.builtin import builtin_registry
+from timoneiro.api.kinds import Kind
+from timoneiro.apiserver import discovery, errors, watch
+from timoneiro.apiserver.admission import (
+    ManagedFields,
+    NamespaceLifecycle,
+    ServiceAddresses,
+    refuse_protected_namespace_delete,
+)
+from timoneiro.apiserver.crds import CRDServing
+from timoneiro.apiserver.generic import Context, GenericStore
+from timoneiro.apiserver.handlers import Handlers, object_schema
+from timoneiro.apiserver.http import Request, respond, respond_error, respond_object
+from timoneiro.apiserver.requestinfo import RequestInfo, parse
+from timoneiro.apiserver.subresources import Subresources
+from timoneiro.storage.cache import WatchCache
+from timoneiro.storage.sqlite import SQLiteStore
+
+log = logging.getLogger("timoneiro.apiserver")
+BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+COMPACT_EVERY = 300.0
+AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+              "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList")
+
+
+class APIServer:
+    def __init__(self, data_dir: str, address: str = "127.0.0.1:6443") -> None:
+        self.data_dir = data_dir
+        self.address = address
+        self.store = SQLiteStore(os.path.join(data_dir, "state.db"))
+        self.registry = builtin_registry()
+        self._by_storage: dict[str, Kind] = {}
+        self.registry.listeners.append(self._index_storage)
+        self._index_storage()
+        self.cache = WatchCache(self.store, self._describe)
+        self.generic = GenericStore(self.store, self.cache)
+        self.handlers = Handlers(self)
+        self.subresources = Subresources(self)
+        self.crds = CRDServing(self)
+        self.generic.mutators += [NamespaceLifecycle(self.cache), ServiceAddresses(self.cache), self.crds.mutate,
+                                  ManagedFields(object_schema)]
+        self.generic.after_write.append(self.crds.on_write)
+        self._openapi = None
+        self._compactor: asyncio.Task | None = None
+
+    # lifecycle
+
+    async def start(self) -> None:
+        await self.store.start()
+        await self.cache.start()
+        self.crds.load()
+        namespaces = self.registry.get("", "v1", "namespaces")
+        for name in BOOTSTRAP_NAMESPACES:
+            if self.cache.get(namespaces.key(None, name)) is None:
+                with contextlib.suppress(errors.APIError):
+                    await self.generic.create(Context(), namespaces, {"metadata": {"name": name}})
+        self._compactor = asyncio.get_running_loop().create_task(self._compact_periodically())
+
+    async def stop(self) -> None:
+        if self._compactor:
+            self._compactor.cancel()
+        await self.cache.close()
+        await self.store.close()
+
+    async def compact(self, revision: int) -> None:
+        await self.store.compact(revision)
+        self.cache.forget_before(revision)
+
+    async def _compact_periodically(self) -> None:
+        """Keep about five minutes of history, as kube-apiserver's compaction of etcd does."""
+        seen: list[tuple[float, int]] = []
+        while True:
+            await asyncio.sleep(COMPACT_EVERY / 5)
+            now = time.monotonic()
+            seen.append((now, self.store.revision))
+            old = [rev for t, rev in seen if now - t >= COMPACT_EVERY]
+            if old:
+                await self.compact(old[-1])
+                seen = [(t, r) for t, r in seen if now - t < COMPACT_EVERY]
+
+    def _index_storage(self) -> None:
+        self._by_storage = {k.storage_prefix: k for k in self.registry.kinds()
+                            if k.storage_version == k.api_version}
+        self._openapi = None
+
+    def _describe(self, key: str, obj: dict) -> dict:
+        prefix = key[: key.index("/", key.index("/", 1) + 1) + 1]
+        kind = self._by_storage.get(prefix)
+        return kind.strategy.field_values(kind, obj) if kind else {}
+
+    @property
+    def openapi(self):
+        if self._openapi is None:
+            from timoneiro.api.openapi import OpenAPI
+
+            self._openapi = OpenAPI(self.registry)
+        return self._openapi
+
+    # ASGI
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        req = Request(scope, receive)
+        try:
+            await self.route(req, send)
+        except errors.APIError as e:
+            await respond_error(send, e)
+        except Exception as e:  # a bug: answer as kube-apiserver does, and log it
+            log.exception("request %s %s failed", req.method, req.path)
+            await respond_error(send, errors.internal(str(e)))
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def route(self, req: Request, send) -> None:
+        info = parse(req.method, req.path, req.query)
+        if info.is_resource:
+            await self.resource(req, send, info)
+            return
+        path = req.path.rstrip("/") or "/"
+        parts = info.parts
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            await respond(send, 200, b"ok", "text/plain; charset=utf-8")
+        elif path == "/version":
+            await respond_object(send, 200, version_info())
+        elif path in ("/api", "/apis"):
+            await self.discovery_root(req, send, legacy=path == "/api")
+        elif parts and parts[0] == "apis" and len(parts) == 2:
+            group = discovery.api_group(self.registry, parts[1])
+            if group is None:
+                raise errors.path_not_found(req.path)
+            await respond_object(send, 200, group)
+        elif (parts and parts[0] == "api" and len(parts) == 2) or (parts and parts[0] == "apis" and len(parts) == 3):
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+            if not self.registry.in_group_version(group, version):
+                raise errors.path_not_found(req.path)
+            await respond_object(send, 200, discovery.resource_list(self.registry, group, version))
+        elif path == "/openapi/v2":
+            await respond(send, 200, self.openapi.v2())
+        elif path == "/openapi/v3":
+            await respond(send, 200, self.openapi.v3_index())
+        elif path.startswith("/openapi/v3/"):
+            doc = self.openapi.v3_group_version(path[len("/openapi/v3/"):])
+            if doc is None:
+                raise errors.path_not_found(req.path)
+            await respond(send, 200, doc)
+        else:
+            await respond(send, 404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    async def discovery_root(self, req: Request, send, legacy: bool) -> None:
+        for ctype in AGGREGATED:
+            if ctype in req.accept.replace(" ", ""):
+                api_version = "apidiscovery.k8s.io/" + ctype.split("v=")[1].split(";")[0]
+                body = orjson.dumps(discovery.aggregated(self.registry, legacy, api_version))
+                await respond(send, 200, body, ctype)
+                return
+        doc = discovery.api_versions(self.address) if legacy else discovery.group_list(self.registry)
+        await respond_object(send, 200, doc)
+
+    async def resource(self, req: Request, send, info: RequestInfo) -> None:
+        kind = self.registry.get(info.group, info.version, info.resource)
+        if kind is None or (info.namespace and not kind.namespaced):
+            raise errors.path_not_found(req.path)
+        if info.subresource:
+            await self.subresource(req, send, info, kind)
+            return
+        h = self.handlers
+        verb = info.verb
+        if verb not in kind.verbs and not (kind.plural == "bindings" and verb == "create"):
+            raise errors.method_not_supported(kind, verb)
+        if verb == "get":
+            await h.get(req, send, info, kind)
+        elif verb == "list":
+            await h.list(req, send, info, kind)
+        elif verb == "watch":
+            await watch.serve(h, req, send, info, kind)
+        elif verb == "create" and kind.plural == "bindings":
+            pods = self.registry.get("", "v1", "pods")
+            body = await req.json()
+            req._body = orjson.dumps(body)
+            await self.subresources.bind(req, send, pods, h.context(req, info, pods),
+                                         ((body or {}).get("metadata") or {}).get("name", ""))
+        elif verb == "create":
+            await h.create(req, send, info, kind)
+        elif verb == "update":
+            await h.update(req, send, info, kind)
+        elif verb == "patch":
+            await h.patch(req, send, info, kind)
+        elif verb == "delete":
+            refuse_protected_namespace_delete(kind, info.name)
+            await h.delete(req, send, info, kind)
+        elif verb == "deletecollection":
+            await h.deletecollection(req, send, info, kind)
+        else:
+            raise errors.method_not_supported(kind, verb)
+
+    async def subresource(self, req: Request, send, info: RequestInfo, kind: Kind) -> None:
+        sub, verb, h = info.subresource, info.verb, self.handlers
+        if sub not in kind.subresources:
+            raise errors.path_not_found(req.path)
+        if sub == "status" and verb in ("get", "update", "patch"):
+            await {"get": h.get, "update": h.update, "patch": h.patch}[verb](req, send, info, kind)
+        elif sub == "scale" and verb == "get":
+            await self.subresources.get_scale(req, send, kind, info.namespace, info.name)
+        elif sub == "scale" and verb == "update":
+            await self.subresources.put_scale(req, send, kind, h.context(req, info, kind), info.name)
+        elif sub == "scale" and verb == "patch":
+            await h.patch(req, send, info, kind)
+        elif sub == "binding" and verb == "create":
+            await self.subresources.bind(req, send, kind, h.context(req, info, kind), info.name)
+        elif sub == "eviction" and verb == "create":
+            await self.subresources.evict(req, send, kind, h.context(req, info, kind), info.name)
+        elif sub == "finalize" and verb == "update":
+            await self.subresources.finalize(req, send, kind, h.context(req, info, kind), info.name)
+        else:
+            raise errors.method_not_supported(kind, f"{verb} on {sub}")
+
+
+def version_info() -> dict:
+    major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
+    return {"major": major, "minor": minor, "emulationMajor": major, "emulationMinor": minor,
+            "gitVersion": KUBERNETES_VERSION, "gitCommit": "timoneiro", "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "python", "compiler": "cpython",
+            "platform": "linux/amd64"}

@@ -1,0 +1,97 @@
+"""The thin ASGI edge: reading requests and writing responses, nothing Kubernetes-specific."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+import yaml
+
+from timoneiro.apiserver import errors
+
+MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
+
+
+class Request:
+    def __init__(self, scope: dict, receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query: dict[str, str] = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                                    keep_blank_values=True))
+        self.headers: dict[str, str] = {k.decode("latin-1").lower(): v.decode("latin-1")
+                                        for k, v in scope.get("headers", ())}
+        self._body: bytes | None = None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def accept(self) -> str:
+        return self.headers.get("accept", "")
+
+    async def body(self) -> bytes:
+        if self._body is None:
+            length = self.headers.get("content-length")
+            if length and length.isdigit() and int(length) > MAX_BODY:
+                raise errors.too_large(MAX_BODY)
+            chunks, size = [], 0
+            while True:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise errors.too_large(MAX_BODY)
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    break
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def json(self) -> object:
+        """The body as JSON or YAML, whichever its content type says (JSON when unsure)."""
+        raw = await self.body()
+        if "protobuf" in self.content_type or "cbor" in self.content_type:
+            raise errors.APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown "
+                                  "format - accepted media types include: application/json, application/yaml")
+        if not raw.strip():
+            raise errors.bad_request("the body of the request was empty")
+        if "yaml" in self.content_type:
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as e:
+                raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+
+
+def wants_yaml(accept: str) -> bool:
+    return "application/yaml" in accept and "application/json" not in accept
+
+
+async def respond(send, status: int, body: bytes, content_type: str = "application/json",
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    hdrs = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-cache, private")]
+    if headers:
+        hdrs.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": hdrs})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_object(send, status: int, obj: object, accept: str = "",
+                         headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    if wants_yaml(accept):
+        await respond(send, status, yaml.safe_dump(obj, sort_keys=False).encode(), "application/yaml", headers)
+    else:
+        await respond(send, status, orjson.dumps(obj), "application/json", headers)
+
+
+async def respond_error(send, err: errors.APIError) -> None:
+    await respond(send, err.code, orjson.dumps(err.status()))

@@ -1,0 +1,97 @@
+"""Running the API server: uvicorn with uvloop and httptools, in the foreground or in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+
+import uvicorn
+
+from timoneiro.apiserver.app import APIServer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
+                started: asyncio.Future | None = None, stop: asyncio.Event | None = None) -> None:
+    """Start storage and the HTTP listener; run until `stop` is set (or forever)."""
+    api = APIServer(data_dir, f"{host}:{port}")
+    await api.start()
+    config = uvicorn.Config(api, host=host, port=port, loop="none", http="httptools", lifespan="off",
+                            log_level="warning", access_log=False, timeout_keep_alive=120,
+                            timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+            raise RuntimeError("the API server did not start")
+        await asyncio.sleep(0.005)
+    if started is not None:
+        started.set_result(api)
+    try:
+        if stop is None:
+            await task
+        else:
+            await stop.wait()
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await api.stop()
+
+
+class ServerThread:
+    """An API server on its own event loop in a thread: how tests and `timoneiro up` embed one."""
+
+    def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port or free_port()
+        self.url = f"http://{host}:{self.port}"
+        self.api: APIServer | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> ServerThread:
+        self._thread = threading.Thread(target=self._run, name="apiserver", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        import uvloop
+
+        self.loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self._stop = asyncio.Event()
+        started = self.loop.create_future()
+
+        def on_started(fut: asyncio.Future) -> None:
+            if not fut.cancelled() and fut.exception() is None:
+                self.api = fut.result()
+            self._ready.set()
+
+        started.add_done_callback(on_started)
+        try:
+            self.loop.run_until_complete(serve(self.data_dir, self.host, self.port, started, self._stop))
+        except BaseException as e:  # surfaced to start()
+            self._error = e
+            self._ready.set()
+
+    def call(self, coro, timeout: float = 30):
+        """Run a coroutine on the server's loop (tests reach storage this way, e.g. to compact)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(30)

@@ -1,0 +1,32 @@
+"""The `timoneiro` command."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+
+
+def _server(args: argparse.Namespace) -> None:
+    import uvloop
+
+    from timoneiro.apiserver.server import serve
+
+    host, _, port = args.address.rpartition(":")
+    uvloop.run(serve(os.path.abspath(args.data_dir), host or "127.0.0.1", int(port)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="timoneiro", description="Kubernetes and EKS, in Python")
+    sub = parser.add_subparsers(dest="command", required=True)
+    server = sub.add_parser("server", help="run the API server")
+    server.add_argument("--data-dir", default=os.path.expanduser("~/.timoneiro/server"))
+    server.add_argument("--address", default="127.0.0.1:6443", help="HOST:PORT to listen on")
+    server.set_defaults(func=_server)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        args.func(args)
+
+
+if __name__ == "__main__":
+    main()

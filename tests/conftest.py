@@ -1,0 +1,67 @@
+"""Shared fixtures: a real API server per test on a temp data dir and a free port, and kubectl pointed
+at it through a kubeconfig of its own (never the user's ~/.kube/config)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from timoneiro.apiserver.server import ServerThread
+
+KUBECTL = shutil.which("kubectl")
+
+
+def write_kubeconfig(path: Path, url: str) -> None:
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "test",
+        "clusters": [{"name": "test", "cluster": {"server": url}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+        "users": [{"name": "test", "user": {}}],
+    }
+    path.write_text(yaml.safe_dump(config))
+
+
+class Kubectl:
+    """Runs the real kubectl against one server, with its own kubeconfig and cache."""
+
+    def __init__(self, home: Path, url: str) -> None:
+        self.home = home
+        self.kubeconfig = home / "kubeconfig"
+        write_kubeconfig(self.kubeconfig, url)
+        self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(home)}
+
+    def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+            ) -> subprocess.CompletedProcess:
+        proc = subprocess.run([KUBECTL, *args], input=input, capture_output=True, text=True, env=self.env,
+                              timeout=timeout, cwd=self.home)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def __call__(self, *args: str, **kw) -> str:
+        return self.run(*args, **kw).stdout
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self(*args, "-o", "json"))
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    srv = ServerThread(str(tmp_path / "data")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def kubectl(server: ServerThread, tmp_path: Path) -> Kubectl:
+    if KUBECTL is None:
+        pytest.fail("kubectl is not installed (the README's test command installs it)")
+    home = tmp_path / "home"
+    home.mkdir()
+    return Kubectl(home, server.url)

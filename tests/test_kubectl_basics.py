@@ -1,0 +1,100 @@
+"""The real kubectl against a started server: the everyday verbs of the foundation issue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+MANIFESTS = Path(__file__).parent / "manifests"
+SEED = str(MANIFESTS / "seed000.yaml")
+
+
+def test_apply_get_delete_seed_manifests(kubectl):
+    out = kubectl("apply", "-f", SEED)
+    assert "deployment.apps/helloworld created" in out
+    assert "service/helloworld-backend created" in out
+    deploy = kubectl.json("get", "deployment", "helloworld")
+    assert deploy["spec"]["replicas"] == 2
+    assert deploy["metadata"]["generation"] == 1
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "public.ecr.aws/nginx/nginx:1.21-perl"
+    svc = kubectl.json("get", "svc", "helloworld-backend")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["ports"][0]["nodePort"] == 31479
+    assert svc["spec"]["clusterIP"].startswith("10.")
+    # applying again changes nothing
+    assert "unchanged" in kubectl("apply", "-f", SEED)
+    assert kubectl.json("get", "deployment", "helloworld")["metadata"]["resourceVersion"] == \
+        deploy["metadata"]["resourceVersion"]
+    out = kubectl("delete", "-f", SEED)
+    assert 'deployment.apps "helloworld" deleted' in out
+    assert 'service "helloworld-backend" deleted' in out
+    proc = kubectl.run("get", "deployment", "helloworld", check=False)
+    assert proc.returncode == 1
+    assert 'Error from server (NotFound): deployments.apps "helloworld" not found' in proc.stderr
+
+
+def test_output_formats(kubectl):
+    kubectl("apply", "-f", SEED)
+    assert kubectl("get", "deploy", "helloworld", "-o", "jsonpath={.spec.template.spec.containers[0].name}") \
+        == "helloworld"
+    assert "kind: Deployment" in kubectl("get", "deploy", "helloworld", "-o", "yaml")
+    names = kubectl("get", "deploy,svc", "-o", "name").split()
+    assert names == ["deployment.apps/helloworld", "service/helloworld-backend"]
+    listed = kubectl.json("get", "svc")
+    assert listed["kind"] == "List"
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["helloworld-backend"]
+
+
+def test_api_resources_and_versions(kubectl):
+    out = kubectl("api-resources")
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert lines["deployments"][1:] == ["deploy", "apps/v1", "true", "Deployment"]
+    assert lines["namespaces"][1:] == ["ns", "v1", "false", "Namespace"]
+    assert lines["customresourcedefinitions"][1:] == ["crd,crds", "apiextensions.k8s.io/v1", "false",
+                                                      "CustomResourceDefinition"]
+    versions = kubectl("api-versions").split()
+    assert {"v1", "apps/v1", "batch/v1", "autoscaling/v2", "autoscaling/v1", "policy/v1"} <= set(versions)
+    server = json.loads(kubectl("version", "-o", "json"))["serverVersion"]
+    assert server["gitVersion"] == "v1.32.0"
+
+
+def test_label_annotate_patch_scale(kubectl):
+    kubectl("apply", "-f", SEED)
+    kubectl("label", "deploy", "helloworld", "tier=web")
+    kubectl("annotate", "deploy", "helloworld", "owner=team-a")
+    d = kubectl.json("get", "deploy", "helloworld")
+    assert d["metadata"]["labels"] == {"tier": "web"}
+    assert d["metadata"]["annotations"]["owner"] == "team-a"
+    kubectl("label", "deploy", "helloworld", "tier-")
+    assert "labels" not in kubectl.json("get", "deploy", "helloworld")["metadata"] or \
+        kubectl.json("get", "deploy", "helloworld")["metadata"]["labels"] == {}
+    kubectl("patch", "deploy", "helloworld", "-p", '{"spec":{"replicas":4}}')
+    assert kubectl.json("get", "deploy", "helloworld")["spec"]["replicas"] == 4
+    kubectl("patch", "deploy", "helloworld", "--type", "merge", "-p", '{"spec":{"minReadySeconds":5}}')
+    kubectl("patch", "deploy", "helloworld", "--type", "json",
+            "-p", '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.27"}]')
+    d = kubectl.json("get", "deploy", "helloworld")
+    assert d["spec"]["minReadySeconds"] == 5
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    gen = d["metadata"]["generation"]
+    kubectl("scale", "deploy", "helloworld", "--replicas", "1")
+    d = kubectl.json("get", "deploy", "helloworld")
+    assert d["spec"]["replicas"] == 1
+    assert d["metadata"]["generation"] == gen + 1
+    # a strategic merge patch merges containers by name
+    kubectl("patch", "deploy", "helloworld", "-p",
+            '{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}')
+    names = [c["name"] for c in kubectl.json("get", "deploy", "helloworld")["spec"]["template"]["spec"]["containers"]]
+    assert sorted(names) == ["helloworld", "sidecar"]
+
+
+def test_not_found_and_unknown_kind_errors(kubectl):
+    proc = kubectl.run("get", "pod", "nope", check=False)
+    assert proc.returncode == 1
+    assert 'Error from server (NotFound): pods "nope" not found' in proc.stderr
+    proc = kubectl.run("get", "frobnicators", check=False)
+    assert proc.returncode == 1
+    assert 'the server doesn\'t have a resource type "frobnicators"' in proc.stderr
+    proc = kubectl.run("get", "pods", "-n", "ghost", check=False)
+    assert proc.returncode == 0
+    assert "No resources found in ghost namespace." in proc.stderr
