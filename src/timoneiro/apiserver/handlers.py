@@ -15,7 +15,7 @@ from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors
 from timoneiro.apiserver.generic import Context, DeleteOptions, decode
 from timoneiro.apiserver.http import Request, respond, respond_object
-from timoneiro.apiserver.requestinfo import RequestInfo
+from timoneiro.apiserver.requestinfo import RequestInfo, flag
 from timoneiro.storage.cache import Entry
 from timoneiro.storage.interface import Compacted
 
@@ -340,7 +340,7 @@ class Handlers:
         applied = await req.json()
         if not isinstance(applied, dict):
             raise errors.bad_request("error decoding YAML: the apply configuration must be an object")
-        force = req.query.get("force") in ("true", "1")
+        force = flag(req.query, "force")
 
         def transform(current: dict | None) -> dict:
             try:
@@ -365,7 +365,7 @@ class Handlers:
         grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
         pre = body.get("preconditions") or {}
         propagation = body.get("propagationPolicy", q.get("propagationPolicy"))
-        if body.get("orphanDependents") is True or q.get("orphanDependents") == "true":
+        if body.get("orphanDependents") is True or flag(q, "orphanDependents"):
             propagation = propagation or "Orphan"
         if propagation and propagation not in ("Orphan", "Background", "Foreground"):
             raise errors.APIError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 NAMESPACE_SUBRESOURCES = {"status", "finalize"}
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+
+
+def flag(query: dict[str, str], name: str) -> bool:
+    """A boolean query parameter, read as Go's strconv.ParseBool reads it."""
+    return query.get(name, "") in _TRUE
 
 
 @dataclass
@@ -50,7 +56,7 @@ def parse(method: str, path: str, query: dict[str, str]) -> RequestInfo:
         info.name = rest[1] if len(rest) > 1 else ""
         info.subresource = rest[2] if len(rest) > 2 else ""
         info.parts = tuple(rest[3:])
-    watch = legacy_watch or query.get("watch") in ("true", "1")
+    watch = legacy_watch or flag(query, "watch")
     m = method.upper()
     if m in ("GET", "HEAD"):
         info.verb = "watch" if watch else ("get" if info.name else "list")

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from timoneiro.apiserver import errors
-from timoneiro.apiserver.generic import decode
 from timoneiro.apiserver.http import Request
-from timoneiro.apiserver.requestinfo import RequestInfo
+from timoneiro.apiserver.requestinfo import RequestInfo, flag
 from timoneiro.storage.interface import Compacted
 
 if TYPE_CHECKING:
@@ -36,8 +35,8 @@ async def serve(h: Handlers, req: Request, send, info: RequestInfo, kind: Kind) 
 
     prefix = kind.list_prefix(info.namespace or None)
     rv_text = q.get("resourceVersion", "")
-    send_initial = q.get("sendInitialEvents") == "true"
-    bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+    send_initial = flag(q, "sendInitialEvents")
+    bookmarks = flag(q, "allowWatchBookmarks")
     timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else MIN_TIMEOUT * (1 + random.random())
     cache = h.cache
     initial: list = []
@@ -53,7 +52,9 @@ async def serve(h: Handlers, req: Request, send, info: RequestInfo, kind: Kind) 
     try:
         watcher = cache.watch(prefix, start, predicate)
     except Compacted:
-        raise errors.gone(f"too old resource version: {start} ({cache.rev})") from None
+        # past authorization and parsing, upstream reports a watch failure as an ERROR event
+        await _error_stream(send, errors.gone(f"too old resource version: {start} ({cache.rev})"))
+        return
     table = "as=Table" in req.accept
     include = q.get("includeObject", "Metadata")
 
@@ -109,7 +110,7 @@ async def serve(h: Handlers, req: Request, send, info: RequestInfo, kind: Kind) 
             if chunks:
                 await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
         if watcher.overflowed:
-            status = errors.APIError(410, "Expired", "watch channel was closed because the client was too slow")
+            status = errors.gone("watch channel was closed because the client was too slow")
             body = orjson.dumps({"type": "ERROR", "object": status.status()}) + b"\n"
             await send({"type": "http.response.body", "body": body, "more_body": True})
         with contextlib.suppress(Exception):
@@ -119,11 +120,15 @@ async def serve(h: Handlers, req: Request, send, info: RequestInfo, kind: Kind) 
         listener.cancel()
 
 
+async def _error_stream(send, err: errors.APIError) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-cache, private")]})
+    await send({"type": "http.response.body", "body": orjson.dumps({"type": "ERROR", "object": err.status()}) + b"\n"})
+
+
 def _rv(text: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise errors.bad_request(f'invalid resourceVersion: "{text}"') from None
 
-
-__all__ = ["serve", "decode"]

@@ -34,7 +34,8 @@ def job(obj: dict) -> None:
     for rule in fill.dicts(failure_policy, "rules"):
         for pattern in fill.dicts(rule, "onPodConditions"):
             fill.if_zero(pattern, "status", "True")
-    fill.if_nil(spec, "podReplacementPolicy", "Failed" if failure_policy is not None else "TerminatingOrFailed")
+    replacement = "Failed" if failure_policy is not None else "TerminatingOrFailed"
+    fill.if_nil(spec, "podReplacementPolicy", replacement)
     fill.if_nil(spec, "manualSelector", False)
     podspec.template(template)
 

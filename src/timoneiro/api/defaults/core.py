@@ -83,13 +83,14 @@ def node(obj: dict) -> None:
 
 def persistent_volume(obj: dict) -> None:
     fill.if_zero(fill.ensure(obj, "status"), "phase", "Pending")
-    persistent_volume_spec(fill.ensure(obj, "spec"))
-
-
-def persistent_volume_spec(spec: dict) -> None:
-    """A PersistentVolumeSpec, also found inline in VolumeAttachments."""
+    spec = fill.ensure(obj, "spec")
     fill.if_zero(spec, "persistentVolumeReclaimPolicy", "Retain")
     fill.if_nil(spec, "volumeMode", "Filesystem")
+    persistent_volume_source(spec)
+
+
+def persistent_volume_source(spec: dict) -> None:
+    """The capacity and sources of a PersistentVolumeSpec, also found inline in VolumeAttachments."""
     quantity.resource_list(spec, "capacity")
     volumes.source(spec)
 

@@ -167,9 +167,12 @@ def _set_element_orders(original: dict, patch: dict, schema: dict | None) -> Non
                 raise _bad_arg_type("[]interface {}", value)
         sub, strategy, merge_key = _patch_meta(schema, key)
         _check_order(patch_list or [], order, merge_key)
+        live_order = original_list or []
         if in_original and in_patch:
             if strategy == "merge":
                 merged = _merge_list(original_list, patch_list, items(sub), merge_key, False)
+                if merge_key and _element_type(original_list, patch_list) is dict:
+                    live_order = _merged_in_place(original_list, patch_list, merge_key)
             else:
                 merged = patch_list
         elif in_original:
@@ -180,8 +183,28 @@ def _set_element_orders(original: dict, patch: dict, schema: dict | None) -> Non
             continue
         in_order, others = _partition(merged, order, merge_key)
         kind = _element_type(original_list or [], patch_list or [])
-        original[key] = _ordered(in_order, others, order, original_list or [], merge_key, kind)
+        original[key] = _ordered(in_order, others, order, live_order, merge_key, kind)
         patch.pop(key, None)
+
+
+def _merged_in_place(original: list, patch: list, merge_key: str) -> list:
+    """The live list as upstream's $setElementOrder step sees it after merging: Go deletes and appends
+    within the list's own array, so the slots freed by `$patch: delete` hold the first appended elements
+    (this decides where server-only elements land among them)."""
+    view, length = list(original), len(original)
+    for element in patch:
+        if element.get(DIRECTIVE) == "delete":
+            while (at := _find(view[:length], merge_key, element[merge_key])) >= 0:
+                view[at:length - 1] = view[at + 1:length]
+                length -= 1
+    if any(element.get(DIRECTIVE) == "replace" for element in patch):
+        return view
+    for element in patch:
+        if DIRECTIVE not in element and _find(view[:length], merge_key, element[merge_key]) < 0:
+            if length < len(view):
+                view[length] = element
+            length += 1
+    return view
 
 
 def _check_order(patch_list: list, order: list, merge_key: str) -> None:
