@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+
 from timoneiro.api.defaults import autoscaling, quantity
 
 METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/metrics"

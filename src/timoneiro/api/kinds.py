@@ -6,6 +6,8 @@ and which Strategy shapes its objects on create and update. Adding a kind is one
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -89,19 +91,13 @@ class Strategy:
         """Changes made when an object is marked for deletion (a namespace turns Terminating)."""
 
     def default(self, kind: Kind, obj: dict) -> None:
-        from timoneiro.api import defaults
-
-        defaults.apply(kind.group, kind.kind, obj)
+        _defaults().apply(kind.group, kind.kind, obj)
 
     def validate(self, kind: Kind, obj: dict) -> list[FieldError]:
-        from timoneiro.api import validation
-
-        return validation.validate(kind, obj)
+        return _validation().validate(kind, obj)
 
     def validate_update(self, kind: Kind, new: dict, old: dict) -> list[FieldError]:
-        from timoneiro.api import validation
-
-        return validation.validate_update(kind, new, old)
+        return _validation().validate_update(kind, new, old)
 
     def field_values(self, kind: Kind, obj: dict) -> dict[str, str]:
         """The fields a field selector may name for this kind."""
@@ -112,6 +108,17 @@ class Strategy:
         for path in kind.selectable_fields:
             values[path] = _field_string(obj, path)
         return values
+
+
+@functools.cache
+def _defaults():
+    """The defaulting package, imported on first use (it imports this module's types)."""
+    return importlib.import_module("timoneiro.api.defaults")
+
+
+@functools.cache
+def _validation():
+    return importlib.import_module("timoneiro.api.validation")
 
 
 def _field_string(obj: dict, path: str) -> str:

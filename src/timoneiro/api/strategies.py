@@ -45,6 +45,11 @@ class NamespaceStrategy(Strategy):
     def initial_status(self, kind: Kind, obj: dict) -> dict:
         return {"phase": "Active"}
 
+    def prepare_for_create(self, kind: Kind, obj: dict) -> None:
+        super().prepare_for_create(kind, obj)
+        # the namespace controller empties a deleted namespace, then drops this finalizer
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+
     def prepare_for_update(self, kind: Kind, new: dict, old: dict) -> None:
         super().prepare_for_update(kind, new, old)
         # spec.finalizers changes only through the finalize subresource
@@ -78,6 +83,39 @@ class DeploymentStrategy(Strategy):
         """Annotations count too: they are copied to the ReplicaSets (upstream's deployment strategy)."""
         return super().spec_changed(new, old) or \
             new["metadata"].get("annotations") != old["metadata"].get("annotations")
+
+
+class JobStrategy(Strategy):
+    def prepare_for_create(self, kind: Kind, obj: dict) -> None:
+        """Unless spec.manualSelector, a Job selects its pods by its own uid (upstream's job strategy)."""
+        super().prepare_for_create(kind, obj)
+        spec = obj.setdefault("spec", {})
+        if spec.get("manualSelector"):
+            return
+        meta = obj["metadata"]
+        uid, name = meta["uid"], meta.get("name", "")
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+        labels = template_meta.setdefault("labels", {})
+        labels.update({"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                       "controller-uid": uid, "job-name": name})
+
+
+class DaemonSetStrategy(Strategy):
+    """Upstream counts template changes in an annotation that older clients read."""
+
+    ANNOTATION = "deprecated.daemonset.template.generation"
+
+    def prepare_for_create(self, kind: Kind, obj: dict) -> None:
+        super().prepare_for_create(kind, obj)
+        obj["metadata"].setdefault("annotations", {})[self.ANNOTATION] = "1"
+
+    def prepare_for_update(self, kind: Kind, new: dict, old: dict) -> None:
+        super().prepare_for_update(kind, new, old)
+        current = (old["metadata"].get("annotations") or {}).get(self.ANNOTATION, "1")
+        template_changed = (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template")
+        value = str(int(current) + 1) if template_changed else current
+        new["metadata"].setdefault("annotations", {})[self.ANNOTATION] = value
 
 
 class CustomResourceStrategy(Strategy):
@@ -118,6 +156,8 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "PersistentVolume"): PendingPhaseStrategy(),
     ("", "PersistentVolumeClaim"): PendingPhaseStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
+    ("apps", "DaemonSet"): DaemonSetStrategy(),
+    ("batch", "Job"): JobStrategy(),
 }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from timoneiro.api.field import invalid
 from timoneiro.api.kinds import Kind
-from timoneiro.apiserver import errors
+from timoneiro.apiserver import errors, managedfields
 from timoneiro.apiserver.generic import Context, decode
 
 if TYPE_CHECKING:
@@ -151,10 +151,6 @@ class ManagedFields:
 
     def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
         if not ctx.field_manager:
-            return
-        try:  # TEMP until managedfields lands
-            from timoneiro.apiserver import managedfields
-        except ImportError:
             return
         managedfields.update_managed_fields(new, old, ctx.field_manager, kind.api_version, self.schema_of(kind),
                                             subresource=ctx.subresource if ctx.subresource in ("status", "scale")

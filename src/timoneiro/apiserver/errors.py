@@ -20,7 +20,9 @@ class APIError(Exception):
 
     def status(self) -> dict:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason}
+                "message": self.message}
+        if self.reason:
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code

@@ -102,10 +102,10 @@ class GenericStore:
             m.pop(system_field, None)
         m["uid"] = new_uid()
         m["creationTimestamp"] = now()
+        kind.strategy.default(kind, obj)  # upstream defaults while decoding, before anything else
         kind.strategy.prepare_for_create(kind, obj)
         for hook in self.mutators:
             hook(ctx, kind, obj, None)
-        kind.strategy.default(kind, obj)
         errs = kind.strategy.validate(kind, obj)
         if errs:
             raise errors.invalid(kind, m.get("name", ""), errs)
@@ -145,13 +145,13 @@ class GenericStore:
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name, errors.STALE)
             self._keep_system_fields(new, old, ctx)
+            kind.strategy.default(kind, new)
             if ctx.subresource == "status":
                 new = kind.strategy.prepare_for_status_update(kind, new, old)
             elif ctx.subresource in ("", "scale"):
                 kind.strategy.prepare_for_update(kind, new, old)
             for hook in self.mutators:
                 hook(ctx, kind, new, old)
-            kind.strategy.default(kind, new)
             errs = kind.strategy.validate_update(kind, new, old)
             if errs:
                 raise errors.invalid(kind, name, errs)

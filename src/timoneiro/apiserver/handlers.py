@@ -15,6 +15,7 @@ from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors
 from timoneiro.apiserver.generic import Context, DeleteOptions, decode
 from timoneiro.apiserver.http import Request, respond, respond_object
+from timoneiro.apiserver.managedfields import manager_from_user_agent
 from timoneiro.apiserver.requestinfo import RequestInfo, flag
 from timoneiro.storage.cache import Entry
 from timoneiro.storage.interface import Compacted
@@ -53,7 +54,7 @@ class Handlers:
         dry = req.query.get("dryRun", "")
         if dry and dry != "All":
             raise errors.bad_request(f'Invalid dryRun value: "{dry}"; only "All" is supported')
-        manager = req.query.get("fieldManager") or req.headers.get("user-agent", "unknown").split("/")[0]
+        manager = req.query.get("fieldManager") or manager_from_user_agent(req.headers.get("user-agent", ""))
         return Context(namespace=info.namespace if kind.namespaced else None, dry_run=dry == "All",
                        field_manager=manager, subresource=info.subresource,
                        user=req.scope.get("user", {}))
@@ -127,6 +128,14 @@ class Handlers:
     # verbs
 
     async def get(self, req: Request, send, info: RequestInfo, kind: Kind) -> None:
+        if _plain_json(req.accept) and kind.storage_version == kind.api_version:
+            # the cached bytes are the answer: no decode, no encode
+            await self.cache.fresh()
+            entry = self.cache.get(kind.key(info.namespace or None, info.name))
+            if entry is None:
+                raise errors.not_found(kind, info.name)
+            await respond(send, 200, entry.data)
+            return
         obj = await self.generic.get(kind, info.namespace or None, info.name)
         await self.send_object(req, send, 200, kind, obj)
 
@@ -410,6 +419,10 @@ class Handlers:
         body = {"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
                 "metadata": {"resourceVersion": str(self.cache.rev)}, "items": items}
         await respond_object(send, 200, body, req.accept)
+
+
+def _plain_json(accept: str) -> bool:
+    return "as=" not in accept and "yaml" not in accept
 
 
 def partial_metadata(obj: dict) -> dict:

@@ -55,6 +55,13 @@ class Request:
     async def json(self) -> object:
         """The body as JSON or YAML, whichever its content type says (JSON when unsure)."""
         raw = await self.body()
+        if self.content_type == "application/vnd.kubernetes.protobuf":
+            from timoneiro.apiserver import protobuf
+
+            try:
+                return protobuf.decode(raw)
+            except protobuf.ProtobufError as e:
+                raise errors.APIError(415, "UnsupportedMediaType", str(e)) from None
         if "protobuf" in self.content_type or "cbor" in self.content_type:
             raise errors.APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown "
                                   "format - accepted media types include: application/json, application/yaml")

@@ -24,7 +24,7 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
     api = APIServer(data_dir, f"{host}:{port}")
     await api.start()
     config = uvicorn.Config(api, host=host, port=port, loop="none", http="httptools", lifespan="off",
-                            log_level="warning", access_log=False, timeout_keep_alive=120,
+                            log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=120,
                             timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())

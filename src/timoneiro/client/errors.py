@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 # reasons for error answers that carry no Status body (a proxy's page, "404 page not found"), as client-go names them
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
             406: "NotAcceptable", 409: "Conflict", 410: "Gone", 413: "RequestEntityTooLarge",
@@ -20,12 +22,15 @@ class ApiError(Exception):
         super().__init__(f"{self.code} {self.reason}: {self.message}")
 
     @classmethod
-    def from_response(cls, http_status: int, body: object) -> ApiError:
+    def from_response(cls, http_status: int, raw: bytes) -> ApiError:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
         if isinstance(body, dict) and body.get("kind") == "Status":
             return cls({**body, "code": body.get("code") or http_status})
-        text = body.decode(errors="replace").strip() if isinstance(body, bytes) else str(body or "")
         return cls({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": http_status,
-                    "reason": _REASONS.get(http_status, "Unknown"), "message": text})
+                    "reason": _REASONS.get(http_status, "Unknown"), "message": raw.decode(errors="replace").strip()})
 
     @property
     def details(self) -> dict:

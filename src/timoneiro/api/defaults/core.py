@@ -75,8 +75,9 @@ def node(obj: dict) -> None:
     status = fill.child(obj, "status")
     if status is None:
         return
-    if status.get("allocatable") is None and status.get("capacity") is not None:
-        status["allocatable"] = dict(status["capacity"])
+    capacity = fill.child(status, "capacity")
+    if status.get("allocatable") is None and capacity is not None:
+        status["allocatable"] = dict(capacity)
     quantity.resource_list(status, "capacity")
     quantity.resource_list(status, "allocatable")
 

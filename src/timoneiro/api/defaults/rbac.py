@@ -7,15 +7,17 @@ from collections.abc import Callable
 from timoneiro.api.defaults import fill
 
 GROUP = "rbac.authorization.k8s.io"
-SUBJECT_GROUPS = {"ServiceAccount": "", "User": GROUP, "Group": GROUP}
 
 
 def binding(obj: dict) -> None:
-    """RoleBinding and ClusterRoleBinding: roleRef and User/Group subjects name the RBAC group."""
+    """RoleBinding and ClusterRoleBinding: roleRef and User/Group subjects name the RBAC group.
+
+    A ServiceAccount subject's group is the core group, "", which Go leaves out.
+    """
     fill.if_zero(fill.ensure(obj, "roleRef"), "apiGroup", GROUP)
     for subject in fill.dicts(obj, "subjects"):
-        if not subject.get("apiGroup") and subject.get("kind") in SUBJECT_GROUPS:
-            subject["apiGroup"] = SUBJECT_GROUPS[subject["kind"]]
+        if subject.get("kind") in ("User", "Group"):
+            fill.if_zero(subject, "apiGroup", GROUP)
 
 
 DEFAULTERS: dict[str, Callable[[dict], None]] = {

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from timoneiro.api import conversion
 from timoneiro.api.printers.age import since
-from timoneiro.api.printers.columns import AGE, NAME, Printer, column, created, meta, name, spec, status
+from timoneiro.api.printers.columns import AGE, NAME, Printer, column, created, name, spec, status
 from timoneiro.api.printers.quantity import quantity, quantity_or_nil
 
-_METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/metrics"
-_CURRENT_METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/current-metrics"
-_DEFAULT_CPU_UTILIZATION = 80
 _METRICS_MAX = 2
 _SOURCES = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
             "Object": "object", "External": "external"}
@@ -34,10 +31,11 @@ def hpa_cells(hpa: dict, now: datetime) -> list:
 
 
 def _metrics(hpa: dict) -> tuple[list, list]:
-    """Spec metrics and current metrics in the v2 shape, whichever version the object is in."""
+    """Spec and current metrics in the v2 shape; a v1 object is read as upstream converts it (its
+    annotated metrics, then its CPU target, or 80% CPU when it names none)."""
     api_version = hpa.get("apiVersion")
     if api_version == "autoscaling/v1" or (api_version is None and "metrics" not in spec(hpa)):
-        return _v1_metrics(hpa)
+        hpa = conversion.hpa_v1_to_v2(hpa)
     return spec(hpa).get("metrics") or [], status(hpa).get("currentMetrics") or []
 
 
@@ -77,75 +75,6 @@ def _format_metric(metric: dict, current_status: dict) -> str:
     value = f"{utilization}%" if observed is not None and utilization is not None else unknown
     wanted = target.get("averageUtilization")
     return f"{resource}: {value}/{'<auto>' if wanted is None else f'{wanted}%'}"
-
-
-def _v1_metrics(hpa: dict) -> tuple[list, list]:
-    """Convert_v1_HorizontalPodAutoscaler_To_autoscaling: annotated metrics, then the CPU target (80% if none)."""
-    annotations = meta(hpa).get("annotations") or {}
-    metrics = [_v1_spec_metric(m) for m in _annotated(annotations, _METRICS_ANNOTATION)]
-    cpu = spec(hpa).get("targetCPUUtilizationPercentage")
-    if cpu is not None:
-        metrics.append(_cpu({"target": {"type": "Utilization", "averageUtilization": cpu}}))
-    if not metrics:
-        metrics = [_cpu({"target": {"type": "Utilization", "averageUtilization": _DEFAULT_CPU_UTILIZATION}})]
-    if _CURRENT_METRICS_ANNOTATION in annotations:
-        current = [_v1_status_metric(m) for m in _annotated(annotations, _CURRENT_METRICS_ANNOTATION)]
-    elif status(hpa).get("currentCPUUtilizationPercentage") is not None:
-        current = [_cpu({"current": {"averageUtilization": status(hpa)["currentCPUUtilizationPercentage"]}})]
-    else:
-        current = []
-    return metrics, current
-
-
-def _cpu(body: dict) -> dict:
-    return {"type": "Resource", "resource": {"name": "cpu", **body}}
-
-
-def _annotated(annotations: dict, key: str) -> list:
-    try:
-        value = json.loads(annotations.get(key) or "[]")
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
-
-
-def _v1_spec_metric(metric: dict) -> dict:
-    """A v1 (annotation) MetricSpec as the v2 shape: only what the printer reads."""
-    type_ = metric.get("type")
-    field = _SOURCES.get(type_, "")
-    source = metric.get(field) or {}
-    if type_ in ("Resource", "ContainerResource"):
-        target = {"averageValue": source.get("targetAverageValue"),
-                  "averageUtilization": source.get("targetAverageUtilization")}
-        return {"type": type_, field: {"name": source.get("name", ""), "target": target}}
-    if type_ == "Pods":
-        target = {"averageValue": source.get("targetAverageValue") or "0"}
-    elif type_ == "Object":
-        target = {"value": source.get("targetValue") or "0", "averageValue": source.get("averageValue")}
-    elif type_ == "External":
-        target = {"value": source.get("targetValue"), "averageValue": source.get("targetAverageValue")}
-    else:
-        return {"type": type_}
-    return {"type": type_, field: {"target": target}}
-
-
-def _v1_status_metric(metric: dict) -> dict:
-    """A v1 (annotation) MetricStatus as the v2 shape: only what the printer reads."""
-    type_ = metric.get("type")
-    field = _SOURCES.get(type_, "")
-    source = metric.get(field) or {}
-    if type_ in ("Resource", "ContainerResource"):
-        current = {"averageValue": source.get("currentAverageValue") or "0",
-                   "averageUtilization": source.get("currentAverageUtilization")}
-    elif type_ == "Pods":
-        current = {"averageValue": source.get("currentAverageValue") or "0"}
-    elif type_ == "Object":
-        current = {"value": source.get("currentValue") or "0", "averageValue": source.get("averageValue")}
-    elif type_ == "External":
-        current = {"value": source.get("currentValue") or "0", "averageValue": source.get("currentAverageValue")}
-    else:
-        return {"type": type_}
-    return {"type": type_, field: {"current": current}}
 
 
 PRINTERS = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from timoneiro.api import conversion
 from timoneiro.api.printers.age import parse_time, since
 from timoneiro.api.printers.columns import Printer, column, name, wide
 
@@ -54,28 +55,9 @@ def event_cells(event: dict, now: datetime) -> list:
     ]
 
 
-def as_core_event(event: dict) -> dict:
-    """An events.k8s.io/v1 Event in the core shape, as upstream's conversion to the internal type does."""
-    core = {
-        k: event[k]
-        for k in ("metadata", "eventTime", "series", "reportingController", "reportingInstance", "action",
-                  "reason", "related", "type")
-        if k in event
-    }
-    if "reportingController" in core:
-        core["reportingComponent"] = core.pop("reportingController")
-    core.update(
-        involvedObject=event.get("regarding") or {},
-        source=event.get("deprecatedSource") or {},
-        message=event.get("note", ""),
-        firstTimestamp=event.get("deprecatedFirstTimestamp"),
-        lastTimestamp=event.get("deprecatedLastTimestamp"),
-        count=event.get("deprecatedCount", 0),
-    )
-    return core
-
-
 PRINTERS = {
     ("", "Event"): Printer(EVENT_COLUMNS, event_cells),
-    ("events.k8s.io", "Event"): Printer(EVENT_COLUMNS, lambda event, now: event_cells(as_core_event(event), now)),
+    ("events.k8s.io", "Event"): Printer(
+        EVENT_COLUMNS, lambda event, now: event_cells(conversion.event_events_to_core(event), now)
+    ),
 }

@@ -48,9 +48,9 @@ class Union:
 
 @dataclass(frozen=True)
 class Filter:
-    left: tuple | object
+    left: tuple | Literal
     op: str  # one of _OPERATORS, or "exists"
-    right: tuple | object
+    right: tuple | Literal | None
 
 
 @dataclass(frozen=True)

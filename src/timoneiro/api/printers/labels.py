@@ -12,7 +12,10 @@ def format_labels(labels: dict | None) -> str:
 
 def selector_string(selector: dict | None) -> str:
     """A LabelSelector as labels.Selector.String(): requirements sorted by key; raises on a bad operator."""
-    requirements = selectors.from_label_selector(selector)
+    try:
+        requirements = selectors.from_label_selector(selector)
+    except KeyError as missing:
+        raise selectors.SelectorError(f"a requirement has no {missing}") from None
     if not requirements:
         return ""
     return selectors.to_string(tuple(sorted(requirements, key=lambda r: r.key)))

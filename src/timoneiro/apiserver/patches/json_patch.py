@@ -3,8 +3,10 @@
 Its departures from the RFC are kept because clients observe them: negative array indexes count from the
 end, "replace" of a missing object member adds it, "copy" from a missing object member copies null, "test"
 takes a missing member for null, "add" cannot target the whole document, and the part of a path before its
-first "/" is ignored. kube-apiserver hides why an operation failed behind a generic 422; the library's
-reason stays on the PatchError as its __cause__.
+first "/" is ignored. As in kube-apiserver, copies may grow a document by 3 MiB at most.
+
+kube-apiserver hides why an operation failed behind a generic 422; the library's reason stays on the
+PatchError as its __cause__.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from timoneiro.apiserver.patches import gotext
 from timoneiro.apiserver.patches.errors import PatchError, bad_request, rejected, too_large
 
 MAX_OPERATIONS = 10000
+MAX_COPY_BYTES = 3 * 1024 * 1024  # kube-apiserver's default JSONPatchMaxCopyBytes
 _INDEX = re.compile(r"[+-]?[0-9]+")
 
 
@@ -36,9 +39,10 @@ def json_patch(doc: dict, ops: Any) -> dict:
         raise too_large(f"The allowed maximum operations in a JSON patch is {MAX_OPERATIONS}, "
                         f"got {len(operations)}")
     root: Any = copy.deepcopy(doc)
+    budget = _CopyBudget()
     try:
         for op in operations:
-            root = _apply(root, op or {})
+            root = _apply(root, op or {}, budget)
     except OperationFailed as e:
         raise rejected() from e
     if not isinstance(root, dict):
@@ -71,8 +75,25 @@ def _not_an_object(result: Any) -> PatchError:
     return PatchError(f'"" is invalid: patch: Invalid value: {json.dumps(text)}: {reason}')
 
 
-def _apply(root: Any, op: dict) -> Any:
+class _CopyBudget:
+    """How much "copy" operations may grow the document, counted in bytes of compact JSON as upstream
+    counts them across one patch."""
+
+    def __init__(self) -> None:
+        self.spent = 0
+
+    def spend(self, value: Any) -> None:
+        if value is not None:
+            self.spent += len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        if self.spent > MAX_COPY_BYTES:
+            raise OperationFailed(f"Unable to complete the copy, the accumulated size increase of copy is "
+                                  f"{self.spent}, exceeding the limit {MAX_COPY_BYTES}")
+
+
+def _apply(root: Any, op: dict, budget: _CopyBudget) -> Any:
     kind = op.get("op") if isinstance(op.get("op"), str) else "unknown"
+    if kind == "copy":
+        return _copy(root, op, budget)
     handler = _HANDLERS.get(kind)
     if handler is None:
         raise OperationFailed(f"Unexpected kind: {kind}")
@@ -144,19 +165,28 @@ def _locate(root: Any, op: dict, name: str, what: str) -> tuple[Any, str, str]:
     pointer = _member(op, name)
     container, key = _parent(root, pointer)
     if container is None:
-        raise OperationFailed(f"{op['op']} operation does not apply: {what}: {pointer}: missing value")
+        shown = f'"{pointer}"' if op["op"] in ("add", "remove") else pointer
+        raise OperationFailed(f"{op['op']} operation does not apply: {what}: {shown}: missing value")
     return container, key, pointer
 
 
+def _within(context: str, step: Callable[..., Any], *args: Any) -> Any:
+    """Run a container step, prefixing its failure with what the operation was doing."""
+    try:
+        return step(*args)
+    except OperationFailed as e:
+        raise OperationFailed(f"{context}: {e}") from None
+
+
 def _add(root: Any, op: dict) -> Any:
-    container, key, _ = _locate(root, op, "path", "doc is missing path")
-    _insert(container, key, copy.deepcopy(op.get("value")))
+    container, key, pointer = _locate(root, op, "path", "doc is missing path")
+    _within(f"error in add for path: '{pointer}'", _insert, container, key, copy.deepcopy(op.get("value")))
     return root
 
 
 def _remove_op(root: Any, op: dict) -> Any:
-    container, key, _ = _locate(root, op, "path", "doc is missing path")
-    _remove(container, key)
+    container, key, pointer = _locate(root, op, "path", "doc is missing path")
+    _within(f"error in remove for path: '{pointer}'", _remove, container, key)
     return root
 
 
@@ -181,17 +211,18 @@ def _replace(root: Any, op: dict) -> Any:
 
 def _move(root: Any, op: dict) -> Any:
     container, key, _ = _locate(root, op, "from", "doc is missing from path")
-    value = _remove(container, key)
-    container, key, _ = _locate(root, op, "path", "doc is missing destination path")
-    _insert(container, key, value)
+    value = _within(f"error in move for path: '{key}'", _remove, container, key)
+    container, key, pointer = _locate(root, op, "path", "doc is missing destination path")
+    _within(f"error in move for path: '{pointer}'", _insert, container, key, value)
     return root
 
 
-def _copy(root: Any, op: dict) -> Any:
-    container, key, _ = _locate(root, op, "from", "doc is missing from path")
-    value = copy.deepcopy(_get(container, key))
+def _copy(root: Any, op: dict, budget: _CopyBudget) -> Any:
+    container, key, source = _locate(root, op, "from", "doc is missing from path")
+    value = copy.deepcopy(_within(f"error in copy for from: '{source}'", _get, container, key))
     container, key, _ = _locate(root, op, "path", "doc is missing destination path")
-    _insert(container, key, value)
+    budget.spend(value)
+    _within("error while adding value during copy", _insert, container, key, value)
     return root
 
 
@@ -201,7 +232,7 @@ def _test(root: Any, op: dict) -> Any:
         actual = root
     else:
         container, key, _ = _locate(root, op, "path", "is missing path")
-        actual = _get(container, key)
+        actual = _within(f"error in test for path: '{pointer}'", _get, container, key)
     if not _equal(actual, op.get("value")):
         raise OperationFailed(f"testing value {pointer} failed: test failed")
     return root
@@ -221,5 +252,5 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 _HANDLERS: dict[str, Callable[[Any, dict], Any]] = {
-    "add": _add, "remove": _remove_op, "replace": _replace, "move": _move, "copy": _copy, "test": _test,
+    "add": _add, "remove": _remove_op, "replace": _replace, "move": _move, "test": _test,
 }

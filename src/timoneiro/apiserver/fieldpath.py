@@ -1,0 +1,274 @@
+"""Field paths and field sets as managedFields carries them (the FieldsV1 format).
+
+A path element is kept as its FieldsV1 token: "f:spec" (a field), 'k:{"name":"nginx"}' (a list item
+by its keys), 'v:"a"' (a set item by value) or "i:0" (a list item by index). A path is a tuple of
+tokens and a field set is a plain set of paths, so union, difference and intersection are Python's
+set operators, meaning what they mean for structured-merge-diff's fieldpath.Set.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+Path = tuple[str, ...]
+
+# A tree of paths: token -> [whether the path ending here is in the set, the tree below it].
+PathTree = dict[str, list]
+
+_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+                  "\\": "\\\\", '"': '\\"'}
+
+
+def go_json(value: Any) -> str:
+    """Compact JSON as Go's encoding/json writes it: sorted keys, HTML-safe strings, Go's floats."""
+    if isinstance(value, str):
+        return _go_string(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, list):
+        return "[" + ",".join(go_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_go_string(k)}:{go_json(v)}" for k, v in sorted(value.items())) + "}"
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _go_string(text: str) -> str:
+    out = json.dumps(text, ensure_ascii=False)
+    if any(ch in out for ch in _HTML_ESCAPES):
+        out = "".join(_HTML_ESCAPES.get(ch, ch) for ch in out)
+    return out
+
+
+def _go_float(number: float) -> str:
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"unsupported value: {number}")
+    if number == 0 or 1e-6 <= abs(number) < 1e21:
+        text = format(Decimal(repr(number)), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    mantissa, exponent = repr(number).split("e")
+    if exponent.startswith("-0"):
+        exponent = "-" + exponent[2:]
+    return f"{mantissa}e{exponent}"
+
+
+def go_quote(text: str) -> str:
+    """A string as Go's %q prints it (conflict messages quote manager names and keys this way)."""
+    out = []
+    for ch in text:
+        if ch in _QUOTE_ESCAPES:
+            out.append(_QUOTE_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def field_token(name: str) -> str:
+    return "f:" + name
+
+
+def key_token(key: dict[str, Any]) -> str:
+    return "k:" + go_json(key)
+
+
+def value_token(value: Any) -> str:
+    return "v:" + go_json(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(token: str) -> tuple[int, Any]:
+    """A token's rank among element kinds (field < key < value < index) and its payload."""
+    kind, body = token[:2], token[2:]
+    if kind == "f:":
+        return 0, body
+    if kind == "k:":
+        return 1, tuple(sorted(json.loads(body).items()))
+    if kind == "v:":
+        return 2, json.loads(body)
+    return 3, int(body)
+
+
+def _value_rank(value: Any) -> int:
+    if value is None:
+        return 5
+    if isinstance(value, bool):
+        return 2
+    if isinstance(value, (int, float)):
+        return 0
+    if isinstance(value, str):
+        return 1
+    return 3 if isinstance(value, list) else 4
+
+
+def _cmp(a: Any, b: Any) -> int:
+    return (a > b) - (a < b)
+
+
+def compare_values(a: Any, b: Any) -> int:
+    """Order JSON values as structured-merge-diff does: numbers, strings, bools, lists, maps, null."""
+    rank = _value_rank(a)
+    if rank != _value_rank(b):
+        return _cmp(rank, _value_rank(b))
+    if rank == 3:
+        for x, y in zip(a, b, strict=False):
+            if c := compare_values(x, y):
+                return c
+        return _cmp(len(a), len(b))
+    if rank == 4:
+        for i, key in enumerate(sorted(a.keys() | b.keys())):
+            if i == len(a):
+                return -1
+            if i == len(b) or key not in a:
+                return 1
+            if key not in b:
+                return -1
+            if c := compare_values(a[key], b[key]):
+                return c
+        return 0
+    return 0 if rank == 5 else _cmp(a, b)
+
+
+def compare_tokens(a: str, b: str) -> int:
+    (rank_a, body_a), (rank_b, body_b) = _parse(a), _parse(b)
+    if rank_a != rank_b:
+        return _cmp(rank_a, rank_b)
+    if rank_a == 1:
+        for (name_a, value_a), (name_b, value_b) in zip(body_a, body_b, strict=False):
+            if c := _cmp(name_a, name_b) or compare_values(value_a, value_b):
+                return c
+        return _cmp(len(body_a), len(body_b))
+    return compare_values(body_a, body_b) if rank_a == 2 else _cmp(body_a, body_b)
+
+
+token_order = functools.cmp_to_key(compare_tokens)
+
+
+def sorted_paths(paths: Iterable[Path]) -> list[Path]:
+    """Paths in the order upstream iterates a set: at each level the leaves, then the subtrees."""
+    return sorted(paths, key=lambda p: tuple((i < len(p) - 1, token_order(t)) for i, t in enumerate(p)))
+
+
+def path_tree(paths: Iterable[Path]) -> PathTree:
+    tree: PathTree = {}
+    for path in paths:
+        if not path:
+            continue
+        node = tree
+        for token in path[:-1]:
+            node = node.setdefault(token, [False, {}])[1]
+        node.setdefault(path[-1], [False, {}])[0] = True
+    return tree
+
+
+def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
+    """A field set as a FieldsV1 object, ordered as upstream serializes it."""
+    return _emit(path_tree(paths))
+
+
+def _emit(tree: PathTree) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for token in sorted(tree, key=token_order):
+        member, below = tree[token]
+        if not below:
+            out[token] = {}
+        else:
+            out[token] = {".": {}, **_emit(below)} if member else _emit(below)
+    return out
+
+
+def decode_fields(fields: Any) -> set[Path]:
+    """The field set of a FieldsV1 object; ValueError when it is malformed."""
+    out: set[Path] = set()
+    _read(fields, (), out)
+    return out
+
+
+def _read(node: Any, prefix: Path, out: set[Path]) -> bool:
+    """Collect the paths below `prefix`; True when `prefix` itself is a member."""
+    if not isinstance(node, dict):
+        raise ValueError(f"expected an object, got {json.dumps(node)}")
+    recognised = False
+    for key, child in node.items():
+        if key == ".":
+            continue
+        token = canonical_token(key)
+        if token is None:
+            continue
+        recognised = True
+        path = prefix + (token,)
+        if _read(child, path, out):
+            out.add(path)
+    return "." in node or not recognised
+
+
+def canonical_token(key: str) -> str | None:
+    """A FieldsV1 key as this module writes it; None for element kinds upstream skips."""
+    if len(key) < 2:
+        raise ValueError(f"key must be 2 characters long: {key}")
+    if key[1] != ":":
+        raise ValueError(f"missing colon: {key}")
+    kind, body = key[0], key[2:]
+    if kind == "f":
+        return key
+    if kind == "k":
+        fields = json.loads(body)
+        if not isinstance(fields, dict):
+            raise ValueError(f"expected an object of keys: {key}")
+        return key_token(fields)
+    if kind == "v":
+        return value_token(json.loads(body))
+    if kind == "i":
+        return f"i:{int(body)}"
+    return None
+
+
+def render_value(value: Any) -> str:
+    """A value as structured-merge-diff's value.ToString shows it in paths."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return go_quote(value)
+    if isinstance(value, (bool, int, float)):
+        return go_json(value)
+    if isinstance(value, list):
+        return "[" + ",".join(render_value(v) for v in value) + "]"
+    return "".join(f"{k}={render_value(v)}" for k, v in sorted(value.items()))
+
+
+def render_path(path: Path) -> str:
+    """A path as conflict messages show it: .spec.containers[name="nginx"].image."""
+    parts = []
+    for token in path:
+        rank, body = _parse(token)
+        if rank == 0:
+            parts.append("." + body)
+        elif rank == 1:
+            parts.append("[" + ",".join(f"{k}={render_value(v)}" for k, v in body) + "]")
+        elif rank == 2:
+            parts.append(f"[={render_value(body)}]")
+        else:
+            parts.append(f"[{body}]")
+    return "".join(parts)
+
+
+def recursive_difference(paths: set[Path], exclude: set[Path]) -> set[Path]:
+    """`paths` without those in `exclude` or below one of them."""
+    if not exclude:
+        return set(paths)
+    return {p for p in paths if not any(p[:i] in exclude for i in range(1, len(p) + 1))}
