@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -16,7 +17,12 @@ from timoneiro.apiserver.fieldpath import (
     render_path,
     sorted_paths,
 )
-from timoneiro.apiserver.managedfields import ApplyConflict, apply, manager_from_user_agent, update_managed_fields
+from timoneiro.apiserver.managedfields import (
+    ApplyConflict,
+    apply,
+    manager_from_user_agent,
+    update_managed_fields,
+)
 from timoneiro.apiserver.structuredmerge import field_set, merge, root_type
 
 DEPLOYMENT = sch.for_kind("apps", "v1", "Deployment")
@@ -99,6 +105,12 @@ def test_set_lists_atomic_lists_and_sorted_keys() -> None:
     assert list(fields["f:spec"]["f:topologySpreadConstraints"]) == [
         'k:{"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule"}']
     assert key_token({"b": "<&>", "a": 1}) == 'k:{"a":1,"b":"\\u003c\\u0026\\u003e"}'
+    ports = {"spec": {"containers": [{"name": "b", "ports": [{"containerPort": 443}, {"containerPort": 80}]},
+                                     {"name": "a"}]}}
+    containers = encode_fields(field_set(ports, t))["f:spec"]["f:containers"]
+    assert list(containers) == ['k:{"name":"a"}', 'k:{"name":"b"}']
+    assert list(containers['k:{"name":"b"}']["f:ports"]) == [  # keys compare as values: 80 < 443
+        'k:{"containerPort":80,"protocol":"TCP"}', 'k:{"containerPort":443,"protocol":"TCP"}']
 
 
 def test_set_operations_and_paths() -> None:
@@ -248,8 +260,8 @@ def test_dropped_field_stays_when_another_manager_owns_it() -> None:
     assert owned(dropped, "b", "Apply") >= {".metadata.labels.tier"}
 
 
-def created_then_scaled() -> dict:
-    """Created with client-side kubectl apply, then applied server-side by someone else."""
+def created_client_side() -> dict:
+    """A Deployment that kubectl created with a client-side apply."""
     live = deployment(replicas=1)
     update_managed_fields(live, None, "kubectl-client-side-apply", "apps/v1", DEPLOYMENT, now=T0)
     live["metadata"]["uid"] = "u"
@@ -257,7 +269,7 @@ def created_then_scaled() -> dict:
 
 
 def test_conflict_has_upstreams_message_and_causes() -> None:
-    live = created_then_scaled()
+    live = created_client_side()
     with pytest.raises(ApplyConflict) as err:
         apply(live, applied_deployment(replicas=3), "deployer", "apps/v1", DEPLOYMENT, False, now=T1)
     assert err.value.code == 409
@@ -271,7 +283,7 @@ def test_conflict_has_upstreams_message_and_causes() -> None:
 
 
 def test_several_conflicts_are_listed_by_manager() -> None:
-    live = created_then_scaled()
+    live = created_client_side()
     with pytest.raises(ApplyConflict) as err:
         apply(live, applied_deployment(replicas=3, image="nginx:1.26"), "deployer", "apps/v1", DEPLOYMENT, False,
               now=T1)
@@ -284,7 +296,7 @@ def test_several_conflicts_are_listed_by_manager() -> None:
 
 
 def test_force_takes_ownership() -> None:
-    live = created_then_scaled()
+    live = created_client_side()
     obj = apply(live, applied_deployment(replicas=3), "deployer", "apps/v1", DEPLOYMENT, True, now=T1)
     assert obj["spec"]["replicas"] == 3
     assert ".spec.replicas" in owned(obj, "deployer", "Apply")
@@ -304,10 +316,11 @@ def test_same_value_is_shared_without_conflict() -> None:
 
 
 def test_kubectl_may_override_its_client_side_apply() -> None:
-    live = created_then_scaled()
+    live = created_client_side()
     config = applied_deployment(replicas=1)
-    live["metadata"]["annotations"] = {
-        "kubectl.kubernetes.io/last-applied-configuration": __import__("json").dumps(config)}
+    live["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(config)}
+    with pytest.raises(ApplyConflict):  # only kubectl itself is excused
+        apply(live, applied_deployment(replicas=4), "deployer", "apps/v1", DEPLOYMENT, False, now=T1)
     obj = apply(live, applied_deployment(replicas=4), "kubectl", "apps/v1", DEPLOYMENT, False, now=T1)
     assert obj["spec"]["replicas"] == 4
     assert '"replicas":4' in obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
@@ -338,10 +351,11 @@ def test_noop_apply_keeps_time_and_applying_null_unsets() -> None:
     first = apply(None, applied_deployment(), "a", "apps/v1", DEPLOYMENT, False, now=T0)
     again = apply(first, applied_deployment(), "a", "apps/v1", DEPLOYMENT, False, now=T1)
     assert again == first
-    unset = apply(first, applied_deployment(replicas=None) | {"spec": {**applied_deployment()["spec"],
-                                                                       "replicas": None}},
-                  "a", "apps/v1", DEPLOYMENT, False, now=T1)
+    config = applied_deployment()
+    config["spec"]["replicas"] = None
+    unset = apply(first, config, "a", "apps/v1", DEPLOYMENT, False, now=T1)
     assert "replicas" not in unset["spec"]
+    assert ".spec.replicas" in owned(unset, "a", "Apply")
 
 
 WIDGET = {"type": "object", "properties": {

@@ -35,8 +35,9 @@ async def client(server):
         yield c
 
 
-def configmap(name: str, **labels: str) -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NS, "labels": labels},
+def configmap(name: str, namespace: str = NS, **labels: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "data": {"k": "v"}}
 
 
@@ -83,7 +84,7 @@ async def test_cluster_scoped_namespaces(client):
     await client.create(NAMESPACES, {"metadata": {"name": "team-a", "labels": {"team": "a"}}})
     listed = await client.list(NAMESPACES, label_selector="team=a")
     assert [n["metadata"]["name"] for n in listed["items"]] == ["team-a"]
-    await client.create(CONFIGMAPS, configmap("in-team"), "team-a")
+    await client.create(CONFIGMAPS, configmap("in-team", "team-a"))
     assert (await client.get(CONFIGMAPS, "in-team", "team-a"))["metadata"]["namespace"] == "team-a"
 
 
@@ -113,6 +114,17 @@ async def test_server_side_apply_conflicts_unless_forced(client):
     forced = await client.patch(CONFIGMAPS, "applied", change, NS, patch_type="apply", field_manager="two",
                                 force=True)
     assert forced["data"] == {"k": "mine"}
+
+
+async def test_pod_eviction_through_a_raw_request(client):
+    await client.create(PODS, pod("evicted"))
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "evicted", "namespace": NS},
+                "deleteOptions": {"gracePeriodSeconds": 0}}
+    answer = await client.request("POST", PODS.path(NS, "evicted", "eviction"), body=eviction)
+    assert answer["status"] == "Success"
+    with pytest.raises(ApiError) as e:
+        await client.get(PODS, "evicted", NS)
+    assert e.value.code == 404
 
 
 async def test_pod_binding_through_a_raw_request(client):
@@ -199,6 +211,8 @@ async def test_paging(client):
     assert [i["metadata"]["name"] for i in whole["items"]] == names
     assert whole["kind"] == "ConfigMapList" and "continue" not in whole["metadata"]
 
+    from_cache = await client.list(CONFIGMAPS, NS, resource_version="0", label_selector="paged=yes")
+    assert len(from_cache["items"]) == 7
     filtered = await client.list(CONFIGMAPS, NS, field_selector="metadata.name=page-4")
     assert [i["metadata"]["name"] for i in filtered["items"]] == ["page-4"]
 
@@ -238,6 +252,15 @@ async def test_watch_streams_changes_in_order(client):
     async with client.watch(CONFIGMAPS, NS, timeout_seconds=1) as events:
         first = await anext(events)
     assert (first.type, first.object["metadata"]["name"]) == ("ADDED", "present")
+
+
+async def test_watch_reads_objects_larger_than_a_read_buffer(client):
+    start = (await client.list(CONFIGMAPS, NS))["metadata"]["resourceVersion"]
+    big = {**configmap("big"), "data": {"k": "x" * 600_000}}
+    await client.create(CONFIGMAPS, big)
+    async with client.watch(CONFIGMAPS, NS, resource_version=start) as events:
+        event = await anext(events)
+    assert event.object["data"]["k"] == big["data"]["k"]
 
 
 async def test_watch_ends_when_the_server_times_it_out(client):

@@ -36,6 +36,11 @@ SCHEMA = {
                            "properties": {"mode": {"type": "string"}, "level": {"type": "integer", "default": 3}}},
                 "template": {"type": "object", "x-kubernetes-embedded-resource": True,
                              "x-kubernetes-preserve-unknown-fields": True},
+                "uniq": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True},
+                "selector": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"}},
+                "either": {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+                           "anyOf": [{"required": ["a"]}, {"required": ["b"]}]},
+                "word": {"type": "string", "not": {"enum": ["bad"]}},
                 "choice": {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
                            "oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
             },
@@ -94,6 +99,10 @@ def test_input_is_not_mutated():
     ({"labels": {"a": 1}}, 'spec.labels.a: Invalid value: "integer": '
                            'spec.labels.a in body must be of type string: "integer"'),
     ({"note": 5}, 'spec.note: Invalid value: "integer": spec.note in body must be of type string: "integer"'),
+    ({"uniq": [1, 2, 1]}, 'spec.uniq: Invalid value: "": spec.uniq in body shouldn\'t contain duplicates'),
+    ({"selector": {}}, "spec.selector: Invalid value: 0: spec.selector in body should have at least 1 properties"),
+    ({"word": "bad"}, '<nil>: Invalid value: "": "spec.word" must not validate the schema (not)'),
+    ({"either": {"b": "x"}}, None),
     ({"status": 1}, None),
 ])
 def test_value_errors(spec, expected):
@@ -150,11 +159,18 @@ def test_one_of_errors_are_unplaced():
     ]
 
 
+def test_any_of_reports_the_closest_alternative():
+    assert messages({**OK, "either": {}}) == [
+        '<nil>: Invalid value: "": "spec.either" must validate at least one schema (anyOf)',
+        "spec.either.a: Required value",
+    ]
+
+
 def test_pruning_reports_unknown_fields():
     out, errs, unknown = run({**OK, "bogus": 1, "ports": [{"name": "a", "x": 1}],
                               "extra": {"free": {"deep": 1}, "known": {"a": "s", "drop": 2}}})
     assert errs == []
-    assert unknown == [".spec.bogus", ".spec.extra.known.drop", ".spec.ports[0].x"]
+    assert unknown == ["spec.bogus", "spec.extra.known.drop", "spec.ports[0].x"]
     assert "bogus" not in out["spec"] and out["spec"]["ports"] == [{"name": "a"}]
     assert out["spec"]["extra"] == {"free": {"deep": 1}, "known": {"a": "s"}}
 
@@ -163,7 +179,7 @@ def test_root_keeps_type_and_object_meta_but_prunes_other_fields():
     obj = {**BASE, "metadata": {"name": "x", "anything": 1}, "spec": dict(OK), "junk": 1}
     out, errs, unknown = prune_default_validate(obj, SCHEMA)
     assert out["metadata"] == {"name": "x", "anything": 1}
-    assert "junk" not in out and unknown == [".junk"]
+    assert "junk" not in out and unknown == ["junk"]
 
 
 def test_defaults_are_pruned_and_nested_defaults_apply():
@@ -176,7 +192,7 @@ def test_defaults_are_pruned_and_nested_defaults_apply():
 def test_embedded_resources():
     out, errs, unknown = run({**OK, "template": {"metadata": {"name": "a", "bogus": 1, "labels": {}},
                                                  "spec": {"free": True}}})
-    assert unknown == [".spec.template.metadata.bogus"]
+    assert unknown == ["spec.template.metadata.bogus"]
     assert out["spec"]["template"] == {"metadata": {"name": "a"}, "spec": {"free": True}}
     assert [str(e) for e in errs] == ["spec.template.apiVersion: Required value", "spec.template.kind: Required value"]
     errs = messages({**OK, "template": {"apiVersion": "a/b/c", "kind": "Bad_Kind"}})

@@ -269,9 +269,11 @@ def test_maps_bytes_quantities_and_int_or_string() -> None:
     assert decode(envelope("v1", "Secret", secret))["data"] == {"k": "AP8="}
     quota = ld(2, ld(1, ld(1, "cpu"), ld(2, ld(1, "500m"))) + ld(1, ld(1, "pods"), ld(2, "")))
     assert decode(envelope("v1", "ResourceQuota", quota))["spec"] == {"hard": {"cpu": "500m", "pods": "0"}}
-    ports = ld(1, ld(1, "http"), vi(3, 80), ld(4, vi(1, 1), ld(3, "web"))) + ld(1, vi(3, 81), ld(4, vi(2, 8081)))
+    ports = (ld(1, ld(1, "http"), vi(3, 80), ld(4, vi(1, 1), ld(3, "web"))) + ld(1, vi(3, 81), ld(4, vi(2, 8081)))
+             + ld(1, ld(1, "unset")))
     assert decode(envelope("v1", "Service", ld(2, ports)))["spec"]["ports"] == [
-        {"name": "http", "port": 80, "targetPort": "web"}, {"port": 81, "targetPort": 8081}]
+        {"name": "http", "port": 80, "targetPort": "web"}, {"port": 81, "targetPort": 8081},
+        {"name": "unset", "port": 0, "targetPort": 0}]  # port has no omitempty; targetPort is a struct
 
 
 def test_repeated_numbers_packed_or_not() -> None:

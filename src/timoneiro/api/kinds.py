@@ -117,6 +117,11 @@ def _defaults():
 
 
 @functools.cache
+def _schema():
+    return importlib.import_module("timoneiro.api.schema")
+
+
+@functools.cache
 def _validation():
     return importlib.import_module("timoneiro.api.validation")
 
@@ -185,6 +190,23 @@ class Kind:
     def qualified_resource(self) -> str:
         """How NotFound and Conflict messages name the resource: pods, deployments.apps."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def object_schema(self) -> dict | None:
+        """The schema decoding, patching and field tracking follow: upstream's, or the CRD version's."""
+        if self.crd is None:
+            return _schema().for_kind(self.group, self.version, self.kind)
+        for v in self.crd.get("spec", {}).get("versions", []):
+            if v.get("name") == self.version:
+                return (v.get("schema") or {}).get("openAPIV3Schema")
+        return None
+
+    def reset_fields(self, subresource: str) -> list[tuple[str, ...]]:
+        """Fields a write through this endpoint cannot set, so its writer never comes to own them."""
+        if "status" not in self.subresources:
+            return []
+        if subresource == "status":
+            return [("spec",), ("metadata", "labels"), ("metadata", "annotations")]
+        return [("status",)]
 
     def key(self, namespace: str | None, name: str) -> str:
         if self.namespaced:

@@ -19,7 +19,6 @@ DECIMAL_EXPONENT = "DecimalExponent"
 
 SPLIT_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 ERR_FORMAT = f"quantities must match the regular expression '{SPLIT_PATTERN}'"
-ERR_NUMERIC = "unable to parse numeric part of quantity"
 ERR_SUFFIX = "unable to parse quantity's suffix"
 
 _NUMBER = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?")
@@ -91,7 +90,7 @@ def split(text: str) -> Split:
     m = _NUMBER.match(text)
     if not m or not (m.group(2) or m.group(3)):
         raise QuantityError(ERR_FORMAT)
-    return Split(m.group(1) == "-", m.group(2), m.group(3) or "", text[m.end():])
+    return Split(m.group(1) == "-", m.group(2), m.group(3) or "", text[m.end() :])
 
 
 def suffix_scale(suffix: str) -> tuple[int, int, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from timoneiro.api.kinds import Kind, Strategy
+from timoneiro.api.kinds import Kind, Strategy, _validation
 
 
 def qos_class(pod: dict) -> str:
@@ -125,26 +125,20 @@ class CustomResourceStrategy(Strategy):
         pass
 
     def validate(self, kind: Kind, obj: dict):
-        from timoneiro.api import validation
-
-        return validation.validate(kind, obj) + self._schema_errors(kind, obj)
+        return _validation().validate(kind, obj) + self._schema_errors(kind, obj, None)
 
     def validate_update(self, kind: Kind, new: dict, old: dict):
-        from timoneiro.api import validation
+        return _validation().validate_update(kind, new, old) + self._schema_errors(kind, new, old)
 
-        return validation.validate_update(kind, new, old) + self._schema_errors(kind, new)
-
-    def _schema_errors(self, kind: Kind, obj: dict):
+    def _schema_errors(self, kind: Kind, obj: dict, old: dict | None):
+        """Prune, default and validate by the CRD's schema (ratcheting unchanged values on update)."""
         from timoneiro.api.crd_schema import prune_default_validate
 
-        schema = next(((v.get("schema") or {}).get("openAPIV3Schema") for v in kind.crd["spec"]["versions"]
-                       if v["name"] == kind.version), None)
+        schema = kind.object_schema()
         if not schema:
             return []
-        pruned, errs, _unknown = prune_default_validate(obj, schema)
-        for key in list(obj):
-            if key not in pruned:
-                del obj[key]
+        pruned, errs, _unknown = prune_default_validate(obj, schema, old)
+        obj.clear()
         obj.update(pruned)
         return errs
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from timoneiro.api.field import invalid
 from timoneiro.api.kinds import Kind
-from timoneiro.apiserver import errors, managedfields
+from timoneiro.apiserver import errors
 from timoneiro.apiserver.generic import Context, decode
 
 if TYPE_CHECKING:
@@ -141,20 +141,6 @@ class ServiceAddresses:
             ips.update(ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and ip != "None")
             ports.update(p["nodePort"] for p in spec.get("ports") or [] if p.get("nodePort"))
         return ips, ports
-
-
-class ManagedFields:
-    """Record which manager set which fields on every non-apply write."""
-
-    def __init__(self, schema_of) -> None:
-        self.schema_of = schema_of
-
-    def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
-        if not ctx.field_manager:
-            return
-        managedfields.update_managed_fields(new, old, ctx.field_manager, kind.api_version, self.schema_of(kind),
-                                            subresource=ctx.subresource if ctx.subresource in ("status", "scale")
-                                            else "")
 
 
 def refuse_protected_namespace_delete(kind: Kind, name: str) -> None:

@@ -15,14 +15,14 @@ from timoneiro.api.builtin import builtin_registry
 from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import discovery, errors, watch
 from timoneiro.apiserver.admission import (
-    ManagedFields,
     NamespaceLifecycle,
     ServiceAddresses,
     refuse_protected_namespace_delete,
 )
+from timoneiro.apiserver.auth import AllowAll
 from timoneiro.apiserver.crds import CRDServing
 from timoneiro.apiserver.generic import Context, GenericStore
-from timoneiro.apiserver.handlers import Handlers, object_schema
+from timoneiro.apiserver.handlers import Handlers
 from timoneiro.apiserver.http import Request, respond, respond_error, respond_object
 from timoneiro.apiserver.requestinfo import RequestInfo, parse
 from timoneiro.apiserver.subresources import Subresources
@@ -50,9 +50,9 @@ class APIServer:
         self.handlers = Handlers(self)
         self.subresources = Subresources(self)
         self.crds = CRDServing(self)
-        self.generic.mutators += [NamespaceLifecycle(self.cache), ServiceAddresses(self.cache), self.crds.mutate,
-                                  ManagedFields(object_schema)]
+        self.generic.mutators += [NamespaceLifecycle(self.cache), ServiceAddresses(self.cache), self.crds.mutate]
         self.generic.after_write.append(self.crds.on_write)
+        self.auth = AllowAll()
         self._openapi = None
         self._compactor: asyncio.Task | None = None
 
@@ -75,6 +75,9 @@ class APIServer:
         await self.cache.close()
         await self.store.close()
 
+    def close_watches(self) -> None:
+        self.cache.close_watchers()
+
     async def compact(self, revision: int) -> None:
         await self.store.compact(revision)
         self.cache.forget_before(revision)
@@ -94,7 +97,6 @@ class APIServer:
     def _index_storage(self) -> None:
         self._by_storage = {k.storage_prefix: k for k in self.registry.kinds()
                             if k.storage_version == k.api_version}
-        self._openapi = None
 
     def _describe(self, key: str, obj: dict) -> dict:
         prefix = key[: key.index("/", key.index("/", 1) + 1) + 1]
@@ -137,6 +139,13 @@ class APIServer:
 
     async def route(self, req: Request, send) -> None:
         info = parse(req.method, req.path, req.query)
+        user = self.auth.authenticate(req.headers)
+        if user is None:
+            raise errors.APIError(401, "Unauthorized", "Unauthorized")
+        allowed, why = self.auth.authorize(user, info)
+        if not allowed:
+            raise errors.APIError(403, "Forbidden", why)
+        req.scope["user"] = user
         if info.is_resource:
             await self.resource(req, send, info)
             return

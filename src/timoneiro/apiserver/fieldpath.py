@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ Path = tuple[str, ...]
 PathTree = dict[str, list]
 
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_PLAIN = re.compile(r"[\x20\x21\x23-\x25\x27-\x3b\x3d\x3f-\x5b\x5d-\x7e]*")  # needs no escaping
 _QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
                   "\\": "\\\\", '"': '\\"'}
 
@@ -44,6 +46,8 @@ def go_json(value: Any) -> str:
 
 
 def _go_string(text: str) -> str:
+    if _PLAIN.fullmatch(text):
+        return f'"{text}"'
     out = json.dumps(text, ensure_ascii=False)
     if any(ch in out for ch in _HTML_ESCAPES):
         out = "".join(_HTML_ESCAPES.get(ch, ch) for ch in out)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from timoneiro.api.kinds import Kind
-from timoneiro.apiserver import errors
+from timoneiro.apiserver import errors, managedfields
 from timoneiro.apiserver.meta import generate_name, meta, new_uid, now
 from timoneiro.storage.cache import Entry, WatchCache
 from timoneiro.storage.interface import KeyExists, KeyNotFound, RevisionConflict, Store
@@ -29,7 +29,7 @@ class Context:
     dry_run: bool = False
     field_manager: str = ""
     subresource: str = ""
-    user: dict = field(default_factory=dict)
+    user: object = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -103,6 +103,7 @@ class GenericStore:
         m["uid"] = new_uid()
         m["creationTimestamp"] = now()
         kind.strategy.default(kind, obj)  # upstream defaults while decoding, before anything else
+        self._track_fields(ctx, kind, obj, None)
         kind.strategy.prepare_for_create(kind, obj)
         for hook in self.mutators:
             hook(ctx, kind, obj, None)
@@ -146,13 +147,15 @@ class GenericStore:
                 raise errors.conflict(kind, name, errors.STALE)
             self._keep_system_fields(new, old, ctx)
             kind.strategy.default(kind, new)
+            self._track_fields(ctx, kind, new, old)
             if ctx.subresource == "status":
                 new = kind.strategy.prepare_for_status_update(kind, new, old)
             elif ctx.subresource in ("", "scale"):
                 kind.strategy.prepare_for_update(kind, new, old)
             for hook in self.mutators:
                 hook(ctx, kind, new, old)
-            errs = kind.strategy.validate_update(kind, new, old)
+            # a binding only sets the node, which upstream writes without the pod update rules
+            errs = kind.strategy.validate_update(kind, new, old) if ctx.subresource != "binding" else []
             if errs:
                 raise errors.invalid(kind, name, errs)
             for hook in self.validators:
@@ -175,6 +178,13 @@ class GenericStore:
             self._after(kind, new, old)
             return new, False
         raise errors.conflict(kind, name, errors.STALE)
+
+    def _track_fields(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
+        """Record which manager set which fields (every write but apply, which records its own)."""
+        if ctx.field_manager:
+            sub = ctx.subresource if ctx.subresource in ("status", "scale") else ""
+            managedfields.update_managed_fields(new, old, ctx.field_manager, kind.api_version, kind.object_schema(),
+                                                subresource=sub, reset_fields=kind.reset_fields(sub))
 
     def _keep_system_fields(self, new: dict, old: dict, ctx: Context) -> None:
         m, om = meta(new), old["metadata"]

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from timoneiro.api import schema as sch
 from timoneiro.api import selectors
 from timoneiro.api.decoding import DecodeError, prune
 from timoneiro.api.kinds import Kind
@@ -30,16 +29,6 @@ MERGE_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 
 
-def object_schema(kind: Kind) -> dict | None:
-    """The schema that decoding and patching follow: upstream's for built-ins, the CRD's otherwise."""
-    if kind.crd is None:
-        return sch.for_kind(kind.group, kind.version, kind.kind)
-    for v in kind.crd.get("spec", {}).get("versions", []):
-        if v.get("name") == kind.version:
-            return (v.get("schema") or {}).get("openAPIV3Schema")
-    return None
-
-
 def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
     return [(b"warning", f'299 - "{w}"'.encode()) for w in warnings]
 
@@ -57,7 +46,7 @@ class Handlers:
         manager = req.query.get("fieldManager") or manager_from_user_agent(req.headers.get("user-agent", ""))
         return Context(namespace=info.namespace if kind.namespaced else None, dry_run=dry == "All",
                        field_manager=manager, subresource=info.subresource,
-                       user=req.scope.get("user", {}))
+                       user=req.scope.get("user"))
 
     # decoding
 
@@ -98,7 +87,7 @@ class Handlers:
         if kind.crd is not None:
             return  # custom resources are pruned against their schema when validated
         try:
-            unknown = prune(obj, object_schema(kind))
+            unknown = prune(obj, kind.object_schema())
         except DecodeError as e:
             raise errors.bad_request(f'{kind.kind} in version "{kind.version}" cannot be handled as a '
                                      f"{kind.kind}: {e}") from None
@@ -295,7 +284,7 @@ class Handlers:
             raise errors.APIError(415, "UnsupportedMediaType",
                                   f"the server does not support media type {ctype!r}" if ctype else
                                   "the body of the request was in an unknown format")
-        schema = object_schema(kind)
+        schema = kind.object_schema()
         if ctype == "application/strategic-merge-patch+json" and kind.crd is not None:
             raise errors.APIError(415, "UnsupportedMediaType", "strategic merge patch is not supported for "
                                   f"{kind.qualified_resource}; use a JSON merge patch or JSON patch instead")
@@ -350,13 +339,13 @@ class Handlers:
         if not isinstance(applied, dict):
             raise errors.bad_request("error decoding YAML: the apply configuration must be an object")
         force = flag(req.query, "force")
+        manager = ctx.field_manager
+        reset = kind.reset_fields(info.subresource)
 
         def transform(current: dict | None) -> dict:
-            try:
-                return managedfields.apply(current, copy.deepcopy(applied), ctx.field_manager,
-                                           kind.api_version, schema, force)
-            except managedfields.ApplyConflict as e:
-                raise errors.APIError(409, "Conflict", e.message, {"causes": e.causes}) from None
+            return managedfields.apply(current, copy.deepcopy(applied), manager, kind.api_version, schema, force,
+                                       kind=kind.kind, name=info.name, subresource=info.subresource,
+                                       reset_fields=reset)
 
         ctx.field_manager = ""  # apply records its own managed fields
         obj, created = await self.generic.update(ctx, kind, info.name, transform, create_on_missing=True)

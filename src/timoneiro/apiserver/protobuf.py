@@ -51,19 +51,23 @@ def decode(body: bytes) -> dict:
     encoding = _text(_last_bytes(envelope, 3))
     if encoding:
         raise ProtobufError(f"unsupported protobuf content encoding {encoding!r}")
-    message = message_for(api_version, kind)
-    obj: dict[str, Any] = {"kind": kind, "apiVersion": api_version}
-    obj.update(_message(message, _last_bytes(envelope, 2)))
-    return obj
+    try:
+        fields = _message(message_for(api_version, kind), _last_bytes(envelope, 2))
+    except RecursionError as e:
+        raise ProtobufError("protobuf message nested too deeply") from e
+    if not isinstance(fields, dict):
+        raise ProtobufError(f"{kind} is not an object kind")
+    return {"kind": kind, "apiVersion": api_version, **fields}
 
 
 def message_for(api_version: str, kind: str) -> str:
     """The table's message name for a kind; meta/v1 kinds (DeleteOptions, ...) are valid in every version."""
     table = _table()
     prefix = table["versions"].get(api_version)
-    for name in (f"{prefix}.{kind}", f"meta.v1.{kind}"):
-        if prefix and name in table["messages"]:
-            return name
+    if prefix:
+        for name in (f"{prefix}.{kind}", f"meta.v1.{kind}"):
+            if name in table["messages"]:
+                return name
     raise ProtobufError(f"no protobuf decoding for kind {kind!r} of apiVersion {api_version!r}")
 
 
@@ -177,7 +181,8 @@ def _message(name: str, data: memoryview | bytes) -> Any:
         raise ProtobufError(f"no protobuf decoding for message {name}")
     fields = _read(memoryview(data))
     if name in table["lists"]:
-        return _scalars("string", fields.get(1, [])) or None
+        (number, _, typ, flags), = spec
+        return _field(typ, flags, fields.get(number))
     out: dict[str, Any] = {}
     for number, json_name, typ, flags in spec:
         values = fields.get(number)

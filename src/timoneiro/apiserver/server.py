@@ -40,6 +40,7 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
             await task
         else:
             await stop.wait()
+            api.close_watches()  # open watches would hold uvicorn's graceful shutdown
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -29,9 +29,6 @@ class Discovery:
                                                              f'"{api_version}"'})
         return found
 
-    def invalidate(self) -> None:
-        self._kinds.clear()
-
     async def _fetch(self, api_version: str) -> dict[str, Resource]:
         group, _, version = api_version.rpartition("/")
         doc = await self._client.request("GET", f"/apis/{api_version}" if group else f"/api/{version}")

@@ -66,22 +66,18 @@ class Informer:
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._progressed_at = float("-inf")  # when the last list or watch event arrived
 
     # consumers
 
     def add_handler(self, on_add: Callable[[dict], object] | None = None,
                     on_update: Callable[[dict, dict], object] | None = None,
-                    on_delete: Callable[[dict], object] | None = None) -> Handler:
+                    on_delete: Callable[[dict], object] | None = None) -> None:
         """Register callbacks; one added after the first list is first told of every cached object as an add."""
-        handler = Handler(on_add, on_update, on_delete)
-        self._handlers.append(handler)
+        self._handlers.append(Handler(on_add, on_update, on_delete))
         if self.has_synced() and on_add is not None:
             for obj in self.store.list():
                 self._call(on_add, obj)
-        return handler
-
-    def remove_handler(self, handler: Handler) -> None:
-        self._handlers.remove(handler)
 
     def has_synced(self) -> bool:
         """True once the first list is in the cache and its adds were handed out."""
@@ -115,13 +111,14 @@ class Informer:
         failures = 0
         try:
             while True:
+                began = time.monotonic()
                 try:
                     if self.resource_version is None:
                         await self._relist()
-                    began = time.monotonic()
-                    if await self._watch() or time.monotonic() - began >= SHORT_WATCH:
+                    await self._watch()
+                    if self._progressed_at >= began or time.monotonic() - began >= SHORT_WATCH:
                         failures = 0
-                        continue
+                        continue  # the server ended a working watch (its timeout): watch again at once
                     log.warning("watch of %s ended at once without an event", self.resource.plural)
                 except ApiError as e:
                     if e.resource_version_unavailable and self.resource_version is not None:
@@ -132,7 +129,10 @@ class Informer:
                     log.warning("list/watch of %s failed: %s", self.resource.plural, e)
                 except TransportError as e:
                     log.info("list/watch of %s: %s", self.resource.plural, e)
-                failures += 1
+                except Exception:  # e.g. an undecodable answer: keep the cache alive, as client-go's reflector does
+                    log.exception("list/watch of %s failed", self.resource.plural)
+                # back off, from the shortest wait again if this attempt got anywhere before failing
+                failures = 1 if self._progressed_at >= began else failures + 1
                 await asyncio.sleep(self.backoff.delay(failures))
         finally:
             if resync is not None:
@@ -155,18 +155,16 @@ class Informer:
             elif _rv(old) != _rv(obj):
                 self._updated(old, obj)
         self.resource_version = listing["metadata"]["resourceVersion"]
+        self._progressed_at = time.monotonic()
         self._synced.set()
 
-    async def _watch(self) -> int:
-        """Follow one watch stream to its end; answer how many events it brought."""
-        seen = 0
+    async def _watch(self) -> None:
+        """Follow one watch stream to its end."""
         async with self.client.watch(self.resource, self.namespace, resource_version=self.resource_version,
                                      label_selector=self.label_selector, field_selector=self.field_selector,
                                      allow_bookmarks=True, timeout_seconds=random.randint(300, 600)) as events:
             async for event in events:
                 self._apply(event)
-                seen += 1
-        return seen
 
     def _apply(self, event: WatchEvent) -> None:
         obj = event.object
@@ -182,6 +180,7 @@ class Informer:
         elif event.type != "BOOKMARK":
             log.warning("watch of %s: unknown event type %r", self.resource.plural, event.type)
         self.resource_version = _rv(obj) or self.resource_version
+        self._progressed_at = time.monotonic()
 
     async def _resync(self) -> None:
         """Hand every cached object to on_update again, so controllers re-check state they may have missed."""

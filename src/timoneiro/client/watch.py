@@ -20,8 +20,8 @@ class Watch:
     """An async iterator of WatchEvents that ends when the server ends the stream.
 
     Use it as `async with client.watch(...) as events: async for event in events: ...` so the connection
-    is closed when the consumer stops early. Objects are read whole however large they are: lines are
-    split here rather than by aiohttp's readline, which refuses lines over 128 KiB.
+    is closed when the consumer stops early. Lines are split here, not by aiohttp's readline, which refuses
+    lines over 512 KiB: an object may be up to the API server's 3 MiB request limit.
     """
 
     def __init__(self, open_stream: Callable[[], Awaitable[aiohttp.ClientResponse]]) -> None:

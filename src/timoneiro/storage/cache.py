@@ -11,6 +11,7 @@ import asyncio
 import bisect
 import contextlib
 from collections import deque
+from sys import intern
 from collections.abc import Callable
 
 import orjson
@@ -134,6 +135,9 @@ class WatchCache:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.close_watchers()
+
+    def close_watchers(self) -> None:
         for w in list(self._watchers):
             w.close()
 
@@ -144,7 +148,11 @@ class WatchCache:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return None
         meta["resourceVersion"] = str(rev)
-        return Entry(key, orjson.dumps(obj), rev, create_rev, meta.get("labels") or {}, self.describe(key, obj))
+        # orjson's result keeps its whole write buffer alive: an exact-size copy is all we keep
+        data = bytes(memoryview(orjson.dumps(obj)))
+        labels = {intern(k): intern(v) for k, v in (meta.get("labels") or {}).items() if isinstance(v, str)}
+        fields = {intern(k): intern(v) for k, v in self.describe(key, obj).items()}
+        return Entry(key, data, rev, create_rev, labels, fields)
 
     def _put(self, entry: Entry) -> None:
         parent, _, name = entry.key.rpartition("/")

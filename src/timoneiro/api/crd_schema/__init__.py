@@ -8,16 +8,17 @@ list-type uniqueness. ObjectMeta at the root is the caller's to validate.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from timoneiro.api.crd_schema import defaults, embedded, listtypes, prune
 from timoneiro.api.crd_schema.validate import MISSING, validate
 from timoneiro.api.field import FieldError
 
 
-def prune_default_validate(obj: dict, schema: dict, old: Any = MISSING) -> tuple[dict, list[FieldError], list[str]]:
+def prune_default_validate(obj: dict, schema: dict, old: dict | None = None
+                           ) -> tuple[dict, list[FieldError], list[str]]:
     """Returns the pruned and defaulted copy of obj, its validation errors, and the unknown fields
-    pruned on the way in (".spec.foo"), which fieldValidation=Warn reports and Strict rejects.
+    pruned on the way in ("spec.foo", as upstream's `unknown field "spec.foo"` and decoding.prune name
+    them), which fieldValidation=Warn reports and Strict rejects.
 
     With the old object of an update, errors inside values the update left unchanged are ratcheted
     away, as CRDValidationRatcheting does.
@@ -26,11 +27,11 @@ def prune_default_validate(obj: dict, schema: dict, old: Any = MISSING) -> tuple
     unknown = prune.prune(out, schema)
     prune.drop_nulls(out, schema)
     errors, unknown_meta = embedded.coerce(out, schema)
-    unknown = ["." + path for path in unknown + unknown_meta]
+    unknown += unknown_meta
     if errors:
         return out, errors, unknown
     defaults.apply(out, schema)
-    errors = validate(out, schema, old)
+    errors = validate(out, schema, MISSING if old is None else old)
     errors += embedded.validate(out, schema)
     errors += listtypes.validate(out, schema)
     return out, errors, unknown

@@ -86,11 +86,6 @@ class OpenAPI:
         with self._lock:
             return self._v3_document(key) if key in self._keys() else None
 
-    def v3_hash(self, path: str) -> str | None:
-        """The hash the index gives a document, for redirecting requests that name a stale one."""
-        doc = self.v3_group_version(path)
-        return hashlib.sha512(doc).hexdigest().upper() if doc is not None else None
-
     def _keys(self) -> set[str]:
         return {document_key(path) for path in self._built().paths}
 
@@ -126,10 +121,7 @@ class OpenAPI:
 def _definition_names(kind: Kind) -> tuple[str, str] | None:
     """The definitions of a kind and its list, or None for a built-in kind upstream has no schema for."""
     if kind.crd is not None:
-        names = kind.crd["spec"]["names"]
-        list_kind = names.get("listKind") or f"{kind.kind}List"
-        return (crd.model_name(kind.group, kind.version, kind.kind),
-                crd.model_name(kind.group, kind.version, list_kind))
+        return crd.definition_names(kind.crd, kind.version)
     object_def = schema.definition_name(kind.group, kind.version, kind.kind)
     list_def = schema.definition_name(kind.group, kind.version, f"{kind.kind}List")
     return (object_def, list_def or object_def) if object_def else None

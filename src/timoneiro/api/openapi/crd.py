@@ -42,24 +42,34 @@ def version_entry(crd: dict, version: str) -> dict:
     return {}
 
 
+def _kinds(crd: dict) -> tuple[str, str]:
+    names = crd["spec"]["names"]
+    return names["kind"], names.get("listKind") or f"{names['kind']}List"
+
+
+def definition_names(crd: dict, version: str) -> tuple[str, str]:
+    """The definition names of the kind and of its list."""
+    group, (kind, list_kind) = crd["spec"]["group"], _kinds(crd)
+    return model_name(group, version, kind), model_name(group, version, list_kind)
+
+
 def definitions(crd: dict, version: str, v2: bool) -> dict[str, dict]:
     """The kind's and its list's definitions, in v2 or v3 form."""
     spec = crd["spec"]
-    names = spec["names"]
-    group, kind = spec["group"], names["kind"]
-    list_kind = names.get("listKind") or f"{kind}List"
+    group, (kind, list_kind) = spec["group"], _kinds(crd)
+    object_name, list_name = definition_names(crd, version)
     entry = version_entry(crd, version)
     selectable = [{"fieldPath": f["jsonPath"].removeprefix(".")} for f in entry.get("selectableFields", [])]
     root = (entry.get("schema") or {}).get("openAPIV3Schema")
     obj = _kind_schema(root, v2, spec.get("preserveUnknownFields", False))
-    lst = _list_schema(model_name(group, version, kind), names.get("plural", ""), kind, list_kind)
+    lst = _list_schema(object_name, spec["names"].get("plural", ""), kind, list_kind)
     for schema, k in ((obj, kind), (lst, list_kind)):
         schema["x-kubernetes-group-version-kind"] = [{"group": group, "kind": k, "version": version}]
         if selectable:
             schema["x-kubernetes-selectable-fields"] = selectable
     if v2:
-        return {model_name(group, version, kind): obj, model_name(group, version, list_kind): lst}
-    return {model_name(group, version, kind): to_v3(obj), model_name(group, version, list_kind): to_v3(lst)}
+        return {object_name: obj, list_name: lst}
+    return {object_name: to_v3(obj), list_name: to_v3(lst)}
 
 
 def _type_meta(name: str) -> dict:

@@ -13,7 +13,7 @@ def path_param(name: str, description: str) -> dict:
 
 
 PRETTY = _query("pretty", "string", "If 'true', the output is pretty printed.")
-NAMESPACE = path_param("namespace", "object name and auth scope, such as for teams and projects")
+NAMESPACE = path_param("namespace", "the namespace of the objects")
 PROXY_PATH = path_param("path", "path to the resource")
 
 LIST = [

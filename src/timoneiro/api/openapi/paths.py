@@ -131,10 +131,10 @@ def root_routes(routes: Routes) -> None:
                consumes=["application/json"], produces=["application/json"])
     text = {"200": {"description": "OK", "schema": {"type": "string"}}}
     routes.add("/.well-known/openid-configuration", "get", "getServiceAccountIssuerOpenIDConfiguration",
-               "get service account issuer OpenID configuration, also known as the 'OIDC discovery doc'", [],
+               "get the OpenID Connect discovery document of the service account token issuer", [],
                text, consumes=[], produces=["application/json"])
     routes.add("/openid/v1/jwks", "get", "getServiceAccountIssuerOpenIDKeyset",
-               "get service account issuer OpenID JSON Web Key Set (contains public token verification keys)",
+               "get the keys that verify service account tokens, as a JSON Web Key Set",
                [], text, consumes=[], produces=["application/jwk-set+json"])
 
 
@@ -203,16 +203,14 @@ class KindRoutes:
         ok = {"200": {"description": "OK", "schema": _ref(WATCH_EVENT)}}
         base = f"{self.prefix}/watch/namespaces/{{namespace}}/{plural}" if self.kind.namespaced \
             else f"{self.prefix}/watch/{plural}"
-        deprecated = "deprecated: use the 'watch' parameter with a list operation instead"
+        deprecated = "(deprecated: list with the watch parameter instead)"
         watches = [
-            (base, f"watch{self.ns}{k}List", "watchlist", f"watch individual changes to a list of {k}. {deprecated}."),
-            (base + "/{name}", f"watch{self.ns}{k}", "watch",
-             f"watch changes to an object of kind {k}. {deprecated}, filtered to a single item with the "
-             "'fieldSelector' parameter."),
+            (base, f"watch{self.ns}{k}List", "watchlist", f"watch changes to a list of {k} {deprecated}"),
+            (base + "/{name}", f"watch{self.ns}{k}", "watch", f"watch changes to one object of kind {k} {deprecated}"),
         ]
         if self.kind.namespaced:
             watches.append((f"{self.prefix}/watch/{plural}", f"watch{k}ListForAllNamespaces", "watchlist",
-                            f"watch individual changes to a list of {k}. {deprecated}."))
+                            f"watch changes to a list of {k} {deprecated}"))
         for path, name, action, description in watches:
             self.routes.add(path, "get", name, description, self._name(path, [p.PRETTY, *p.LIST]), ok,
                             self.consumes, STREAM_TYPES,

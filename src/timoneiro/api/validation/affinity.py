@@ -20,15 +20,24 @@ def node_selector_requirement(req: dict, path: str, allow_invalid_values: bool =
     errs: list[FieldError] = []
     if op in ("In", "NotIn"):
         if not values:
-            errs.append(required(child(path, "values"), "must be specified when `operator` is 'In' or 'NotIn'"))
+            errs.append(
+                required(child(path, "values"), "must be specified when `operator` is 'In' or 'NotIn'")
+            )
     elif op in ("Exists", "DoesNotExist"):
         if values:
-            errs.append(forbidden(child(path, "values"),
-                                  "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+            errs.append(
+                forbidden(
+                    child(path, "values"),
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
     elif op in ("Gt", "Lt"):
         if len(values) != 1:
-            errs.append(required(child(path, "values"),
-                                 "must be specified single value when `operator` is 'Lt' or 'Gt'"))
+            errs.append(
+                required(
+                    child(path, "values"), "must be specified single value when `operator` is 'Lt' or 'Gt'"
+                )
+            )
     else:
         errs.append(invalid(child(path, "operator"), op, "not a valid selector operator"))
     errs += qualified_name(req.get("key", ""), child(path, "key"))
@@ -43,8 +52,12 @@ def node_field_requirement(req: dict, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     if op in ("In", "NotIn"):
         if len(values) != 1:
-            errs.append(required(child(path, "values"),
-                                 "must be only one value when `operator` is 'In' or 'NotIn' for node field selector"))
+            errs.append(
+                required(
+                    child(path, "values"),
+                    "must be only one value when `operator` is 'In' or 'NotIn' for node field selector",
+                )
+            )
     else:
         errs.append(invalid(child(path, "operator"), op, "not a valid selector operator"))
     if req.get("key") != "metadata.name":
@@ -58,7 +71,9 @@ def node_field_requirement(req: dict, path: str) -> list[FieldError]:
 def node_selector_term(term: dict, path: str, allow_invalid_values: bool = False) -> list[FieldError]:
     errs: list[FieldError] = []
     for i, req in enumerate(term.get("matchExpressions") or []):
-        errs += node_selector_requirement(req, index(child(path, "matchExpressions"), i), allow_invalid_values)
+        errs += node_selector_requirement(
+            req, index(child(path, "matchExpressions"), i), allow_invalid_values
+        )
     for i, req in enumerate(term.get("matchFields") or []):
         errs += node_field_requirement(req, index(child(path, "matchFields"), i))
     return errs
@@ -105,8 +120,13 @@ def _label_keys(term: dict, path: str) -> list[FieldError]:
             continue
         for i, k in enumerate(keys):
             errs += qualified_name(k, index(child(path, name), i))
-    errs += [invalid(index(child(path, "matchLabelKeys"), i), k, "exists in both matchLabelKeys and mismatchLabelKeys")
-             for i, k in enumerate(match) if k in mismatch]
+    errs += [
+        invalid(
+            index(child(path, "matchLabelKeys"), i), k, "exists in both matchLabelKeys and mismatchLabelKeys"
+        )
+        for i, k in enumerate(match)
+        if k in mismatch
+    ]
     return errs
 
 
@@ -132,13 +152,18 @@ def affinity(value: dict | None, path: str) -> list[FieldError]:
         p = child(path, "nodeAffinity")
         required_selector = node.get("requiredDuringSchedulingIgnoredDuringExecution")
         if required_selector is not None:
-            errs += node_selector(required_selector, child(p, "requiredDuringSchedulingIgnoredDuringExecution"))
+            errs += node_selector(
+                required_selector, child(p, "requiredDuringSchedulingIgnoredDuringExecution")
+            )
         pref_path = child(p, "preferredDuringSchedulingIgnoredDuringExecution")
         for i, term in enumerate(node.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
             errs += _weight(term, index(pref_path, i))
             # preferred terms may carry label values that are invalid: they can still match nothing
-            errs += node_selector_term(term.get("preference") or {}, child(index(pref_path, i), "preference"),
-                                       allow_invalid_values=True)
+            errs += node_selector_term(
+                term.get("preference") or {},
+                child(index(pref_path, i), "preference"),
+                allow_invalid_values=True,
+            )
     for name in ("podAffinity", "podAntiAffinity"):
         if value.get(name):
             errs += _pod_affinity(value[name], child(path, name))
@@ -155,21 +180,37 @@ def tolerations(items: list | None, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     for i, t in enumerate(items or []):
         p = index(path, i)
-        k, op, value, effect = t.get("key", ""), t.get("operator", ""), t.get("value", ""), t.get("effect", "")
+        k, op, value, effect = (
+            t.get("key", ""),
+            t.get("operator", ""),
+            t.get("value", ""),
+            t.get("effect", ""),
+        )
         if k:
             errs += qualified_name(k, child(p, "key"))
         if not k and op != "Exists":
-            errs.append(invalid(child(p, "operator"), op,
-                                'operator must be Exists when `key` is empty, which means "match all values and all keys"'))
+            errs.append(
+                invalid(
+                    child(p, "operator"),
+                    op,
+                    'operator must be Exists when `key` is empty, which means "match all values and all keys"',
+                )
+            )
         if t.get("tolerationSeconds") is not None and effect != "NoExecute":
-            errs.append(invalid(child(p, "effect"), effect, "effect must be 'NoExecute' when `tolerationSeconds` is set"))
+            errs.append(
+                invalid(
+                    child(p, "effect"), effect, "effect must be 'NoExecute' when `tolerationSeconds` is set"
+                )
+            )
         if op in ("Equal", ""):
             msgs = is_label_value(value)
             if msgs:
                 errs.append(invalid(child(p, "operator"), value, ";".join(msgs)))
         elif op == "Exists":
             if value:
-                errs.append(invalid(child(p, "operator"), value, "value must be empty when `operator` is 'Exists'"))
+                errs.append(
+                    invalid(child(p, "operator"), value, "value must be empty when `operator` is 'Exists'")
+                )
         else:
             errs.append(not_supported(child(p, "operator"), op, ["Equal", "Exists"]))
         if effect:
@@ -207,19 +248,30 @@ def topology_spread(items: list | None, path: str) -> list[FieldError]:
             errs.append(required(child(p, "topologyKey"), "can not be empty"))
         action = c.get("whenUnsatisfiable", "")
         if action not in ("DoNotSchedule", "ScheduleAnyway"):
-            errs.append(not_supported(child(p, "whenUnsatisfiable"), action, ["DoNotSchedule", "ScheduleAnyway"]))
-        for rest in items[i + 1:]:
+            errs.append(
+                not_supported(child(p, "whenUnsatisfiable"), action, ["DoNotSchedule", "ScheduleAnyway"])
+            )
+        for rest in items[i + 1 :]:
             if (rest.get("topologyKey"), rest.get("whenUnsatisfiable")) == (c.get("topologyKey"), action):
-                errs.append(duplicate(child(p, "{topologyKey, whenUnsatisfiable}"),
-                                      f"{{{c.get('topologyKey', '')}, {action}}}"))
+                errs.append(
+                    duplicate(
+                        child(p, "{topologyKey, whenUnsatisfiable}"),
+                        f"{{{c.get('topologyKey', '')}, {action}}}",
+                    )
+                )
                 break
         min_domains = c.get("minDomains")
         if min_domains is not None:
             if min_domains <= 0:
                 errs.append(invalid(child(p, "minDomains"), min_domains, "must be greater than zero"))
             if action != "DoNotSchedule":
-                errs.append(invalid(child(p, "minDomains"), min_domains,
-                                    f"can only use minDomains if whenUnsatisfiable=DoNotSchedule, not {action}"))
+                errs.append(
+                    invalid(
+                        child(p, "minDomains"),
+                        min_domains,
+                        f"can only use minDomains if whenUnsatisfiable=DoNotSchedule, not {action}",
+                    )
+                )
         for policy in ("nodeAffinityPolicy", "nodeTaintsPolicy"):
             if c.get(policy) is not None and c[policy] not in ("Honor", "Ignore"):
                 errs.append(not_supported(child(p, policy), c[policy], ["Honor", "Ignore"]))
@@ -237,7 +289,8 @@ def _match_label_keys(constraint: dict, path: str) -> list[FieldError]:
     if selector is None:
         errs.append(forbidden(path, "must not be specified when labelSelector is not set"))
     selector_keys = set((selector or {}).get("matchLabels") or {}) | {
-        e.get("key") for e in (selector or {}).get("matchExpressions") or []}
+        e.get("key") for e in (selector or {}).get("matchExpressions") or []
+    }
     for i, k in enumerate(keys):
         errs += qualified_name(k, index(path, i))
         if k in selector_keys:

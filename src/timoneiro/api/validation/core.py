@@ -61,7 +61,13 @@ def _namespace_finalizers(obj: dict) -> list[FieldError]:
     for name in spec_of(obj).get("finalizers") or []:
         errs += meta.qualified_name(name, "spec.finalizers")
         if "/" not in name and name not in meta.STANDARD_FINALIZERS:
-            errs.append(invalid("spec.finalizers", name, "name is neither a standard finalizer name nor is it fully qualified"))
+            errs.append(
+                invalid(
+                    "spec.finalizers",
+                    name,
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                )
+            )
     return errs
 
 
@@ -91,8 +97,11 @@ def _config_map_update(new: dict, old: dict) -> list[FieldError]:
     if not old.get("immutable"):
         return []
     errs = [] if new.get("immutable") else [forbidden("immutable", IMMUTABLE_WHEN_SET)]
-    return errs + [forbidden(name, IMMUTABLE_WHEN_SET) for name in ("data", "binaryData")
-                   if (new.get(name) or None) != (old.get(name) or None)]
+    return errs + [
+        forbidden(name, IMMUTABLE_WHEN_SET)
+        for name in ("data", "binaryData")
+        if (new.get(name) or None) != (old.get(name) or None)
+    ]
 
 
 def secret_data(obj: dict) -> dict[str, bytes]:
@@ -145,7 +154,8 @@ def _json_object_error(raw: bytes) -> str | None:
     except json.JSONDecodeError as e:
         if e.pos >= len(e.doc.rstrip()):
             return "unexpected end of JSON input"
-        return f"invalid character '{e.doc[e.pos]}' looking for beginning of value"
+        wanted = "object key string" if e.msg.startswith("Expecting property name") else "value"
+        return f"invalid character '{e.doc[e.pos]}' looking for beginning of {wanted}"
     if value is None or isinstance(value, dict):
         return None
     kind = {list: "array", str: "string", bool: "bool"}.get(type(value), "number")
@@ -179,7 +189,9 @@ def _node(obj: dict) -> list[FieldError]:
     if len(cidrs) > 1:
         parsed = [parse_cidr(c) for c in cidrs]
         if None not in parsed and (len(cidrs) > 2 or len({n.version for n in parsed if n}) != 2):
-            errs.append(invalid("spec.podCIDRs", cidrs, "may specify no more than one CIDR for each IP family"))
+            errs.append(
+                invalid("spec.podCIDRs", cidrs, "may specify no more than one CIDR for each IP family")
+            )
         seen: set[str] = set()
         for i, cidr in enumerate(cidrs):
             if cidr in seen:
@@ -196,7 +208,9 @@ def _node_annotations(m: dict) -> list[FieldError]:
         taints = json.loads(raw)
     except json.JSONDecodeError as e:
         return [invalid("metadata.annotations", TAINTS_ANNOTATION, str(e))]
-    return affinity.taints(taints if isinstance(taints, list) else [], child("metadata.annotations", TAINTS_ANNOTATION))
+    return affinity.taints(
+        taints if isinstance(taints, list) else [], child("metadata.annotations", TAINTS_ANNOTATION)
+    )
 
 
 def _node_resources(obj: dict) -> list[FieldError]:
@@ -225,9 +239,13 @@ def _node_update(new: dict, old: dict) -> list[FieldError]:
     if old_cidrs and len(old_cidrs) != len(cidrs):
         errs.append(forbidden("spec.podCIDRs", cidr_msg))
     elif old_cidrs:
-        errs += [forbidden("spec.podCIDRs", cidr_msg) for a, b in zip(old_cidrs, cidrs, strict=True) if a != b]
+        errs += [
+            forbidden("spec.podCIDRs", cidr_msg) for a, b in zip(old_cidrs, cidrs, strict=True) if a != b
+        ]
     if old_spec.get("providerID") and old_spec.get("providerID") != spec.get("providerID"):
-        errs.append(forbidden("spec.providerID", 'node updates may not change providerID except from "" to valid'))
+        errs.append(
+            forbidden("spec.providerID", 'node updates may not change providerID except from "" to valid')
+        )
     if spec.get("taints"):
         errs += affinity.taints(spec["taints"], "metadata.taints")
     if spec.get("externalID", "") != old_spec.get("externalID", ""):
@@ -257,7 +275,9 @@ def _quota(obj: dict) -> list[FieldError]:
     errs = resources.quota_spec(spec_of(obj), "spec")
     status = obj.get("status") or {}
     for section in ("hard", "used"):
-        errs += resources.quantity_map(status.get(section), child("status", section), resources.quota_resource_name)[1]
+        errs += resources.quantity_map(
+            status.get(section), child("status", section), resources.quota_resource_name
+        )[1]
     return errs
 
 

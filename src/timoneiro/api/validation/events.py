@@ -9,6 +9,7 @@ from __future__ import annotations
 from timoneiro.api.field import FieldError, invalid, required
 from timoneiro.api.validation import golit, meta
 from timoneiro.api.validation.names import is_dns1123_subdomain, is_qualified_name, name_is_dns_subdomain
+from timoneiro.api.validation.rules import Rules
 
 _FROM_EVENTS_API = {
     "regarding": "involvedObject",
@@ -18,8 +19,22 @@ _FROM_EVENTS_API = {
     "deprecatedLastTimestamp": "lastTimestamp",
     "deprecatedCount": "count",
 }
-_IMMUTABLE = ("involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count",
-              "reason", "type", "eventTime", "action", "related", "reportingController", "reportingInstance")
+_IMMUTABLE = (
+    "involvedObject",
+    "reason",
+    "message",
+    "source",
+    "firstTimestamp",
+    "lastTimestamp",
+    "count",
+    "reason",
+    "type",
+    "eventTime",
+    "action",
+    "related",
+    "reportingController",
+    "reportingInstance",
+)
 _LIMITS = (("reportingInstance", 128), ("action", 128), ("reason", 128))
 
 
@@ -37,7 +52,9 @@ def _legacy(event: dict) -> list[FieldError]:
     errs: list[FieldError] = []
     mismatch = invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
     if not event.get("eventTime"):
-        if (not involved_ns and namespace not in ("", "default")) or (involved_ns and namespace != involved_ns):
+        if (not involved_ns and namespace not in ("", "default")) or (
+            involved_ns and namespace != involved_ns
+        ):
             errs.append(mismatch)
     else:
         if not involved_ns and namespace not in ("default", "kube-system"):
@@ -48,7 +65,7 @@ def _legacy(event: dict) -> list[FieldError]:
         errs += meta.each_message("reportingController", controller, is_qualified_name(controller))
         for name, limit in _LIMITS:
             value = event.get(name, "")
-            if not value and name != "reportingInstance" or name == "reportingInstance" and not value:
+            if not value:
                 errs.append(required(name, ""))
             if len(value) > limit:
                 errs.append(invalid(name, "", f"can have at most {limit} characters"))
@@ -109,3 +126,6 @@ def create_events_api(event: dict) -> list[FieldError]:
 def update_events_api(new: dict, old: dict) -> list[FieldError]:
     new, old = as_core(new), as_core(old)
     return _legacy(new) + _strict_update(new, old)
+
+
+RULES: dict[str, Rules] = {"Event": Rules(create_events_api, update_events_api)}

@@ -46,24 +46,39 @@ def label_selector(value: dict | None) -> Rendered | None:
     if exprs is None:
         rendered_exprs = "[]v1.LabelSelectorRequirement(nil)"
     else:
-        rendered_exprs = "[]v1.LabelSelectorRequirement{" + ", ".join(
-            struct("v1.LabelSelectorRequirement", [
-                ("Key", go_string(e.get("key", ""))),
-                ("Operator", go_string(e.get("operator", ""))),
-                ("Values", string_slice(e.get("values"))),
-            ]) for e in exprs) + "}"
-    return struct("v1.LabelSelector", [
-        ("MatchLabels", string_map(value.get("matchLabels"))),
-        ("MatchExpressions", rendered_exprs),
-    ])
+        rendered_exprs = (
+            "[]v1.LabelSelectorRequirement{"
+            + ", ".join(
+                struct(
+                    "v1.LabelSelectorRequirement",
+                    [
+                        ("Key", go_string(e.get("key", ""))),
+                        ("Operator", go_string(e.get("operator", ""))),
+                        ("Values", string_slice(e.get("values"))),
+                    ],
+                )
+                for e in exprs
+            )
+            + "}"
+        )
+    return struct(
+        "v1.LabelSelector",
+        [
+            ("MatchLabels", string_map(value.get("matchLabels"))),
+            ("MatchExpressions", rendered_exprs),
+        ],
+    )
 
 
 def role_ref(value: dict) -> Rendered:
-    return struct("rbac.RoleRef", [
-        ("APIGroup", go_string(value.get("apiGroup", ""))),
-        ("Kind", go_string(value.get("kind", ""))),
-        ("Name", go_string(value.get("name", ""))),
-    ])
+    return struct(
+        "rbac.RoleRef",
+        [
+            ("APIGroup", go_string(value.get("apiGroup", ""))),
+            ("Kind", go_string(value.get("kind", ""))),
+            ("Name", go_string(value.get("name", ""))),
+        ],
+    )
 
 
 def timestamp(value: str | None) -> Rendered:
@@ -90,7 +105,8 @@ def quantity_struct(text: Any) -> Rendered | Any:
     value, scale, fmt, cached = amount
     return Rendered(
         f"resource.Quantity{{i:resource.int64Amount{{value:{value}, scale:{scale}}}, "
-        f"d:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, s:{go_string(cached)}, Format:{go_string(fmt)}}}")
+        f"d:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, s:{go_string(cached)}, Format:{go_string(fmt)}}}"
+    )
 
 
 def _int64_amount(text: str) -> tuple[int, int, str, str] | None:
@@ -123,6 +139,9 @@ def _int64_amount(text: str) -> tuple[int, int, str, str] | None:
         return None
     if parts.negative:
         value = -value
-    canonical_text = (exponent % 10 == 0 and int(shifted or "0") & 7 != 0) if fmt == quantity.BINARY_SI else (
-        scale % 3 == 0 and not shifted.endswith("000") and shifted[:1] != "0")
+    canonical_text = (
+        (exponent % 10 == 0 and int(shifted or "0") & 7 != 0)
+        if fmt == quantity.BINARY_SI
+        else (scale % 3 == 0 and not shifted.endswith("000") and shifted[:1] != "0")
+    )
     return value, scale, fmt, text if canonical_text else ""

@@ -11,12 +11,15 @@ from typing import Any
 from timoneiro.api.field import FieldError, forbidden, invalid, not_supported, required, too_long
 from timoneiro.api.validation import golit
 from timoneiro.api.validation.names import (
+    HTTP_PATH_FMT,
     NameFunc,
     is_dns1123_label,
     is_dns1123_subdomain,
+    is_http_path,
     is_label_value,
     is_qualified_name,
     name_is_dns_label,
+    regex_error,
 )
 
 IMMUTABLE = "field is immutable"
@@ -63,6 +66,11 @@ def supported(value: Any, allowed: list[str], path: str) -> list[FieldError]:
     return [] if value in allowed else [not_supported(path, value, allowed)]
 
 
+def one_of(value: Any, allowed: list[str], path: str) -> list[FieldError]:
+    """Required when empty, else NotSupported unless one of allowed: upstream's enum switch."""
+    return [required(path, "")] if not value else supported(value, allowed, path)
+
+
 def each_message(path: str, value: Any, messages: list[str]) -> list[FieldError]:
     return [invalid(path, value, msg) for msg in messages]
 
@@ -81,6 +89,19 @@ def qualified_name(value: str, path: str) -> list[FieldError]:
 
 def name_with(name_fn: NameFunc, value: str, path: str) -> list[FieldError]:
     return each_message(path, value, name_fn(value, False))
+
+
+def domain_prefixed_path(value: str, path: str) -> list[FieldError]:
+    """IsDomainPrefixedPath: "acme.io/foo", a DNS subdomain, '/', and HTTP path characters."""
+    if not value:
+        return [required(path, "")]
+    host, sep, rest = value.partition("/")
+    if not sep or not host or not rest:
+        return [invalid(path, value, 'must be a domain-prefixed path (such as "acme.io/foo")')]
+    errs = dns1123_subdomain(host, path)
+    if not is_http_path(rest):
+        errs.append(invalid(path, rest, regex_error("Invalid path", HTTP_PATH_FMT)))
+    return errs
 
 
 def labels(value: dict | None, path: str) -> list[FieldError]:
@@ -117,11 +138,17 @@ def selector_requirement(req: dict, path: str, allow_invalid_values: bool = Fals
     errs: list[FieldError] = []
     if op in ("In", "NotIn"):
         if not values:
-            errs.append(required(child(path, "values"), "must be specified when `operator` is 'In' or 'NotIn'"))
+            errs.append(
+                required(child(path, "values"), "must be specified when `operator` is 'In' or 'NotIn'")
+            )
     elif op in ("Exists", "DoesNotExist"):
         if values:
-            errs.append(forbidden(child(path, "values"),
-                                  "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+            errs.append(
+                forbidden(
+                    child(path, "values"),
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
     else:
         errs.append(invalid(child(path, "operator"), op, "not a valid selector operator"))
     errs += qualified_name(req.get("key", ""), child(path, "key"))
@@ -165,8 +192,14 @@ def owner_references(refs: list | None, path: str) -> list[FieldError]:
         if ref.get("controller"):
             current = f"{ref.get('kind', '')}/{ref.get('name', '')}"
             if first_controller:
-                errs.append(invalid(path, refs, "Only one reference can have Controller set to true. "
-                                    f'Found "true" in references for {first_controller} and {current}'))
+                errs.append(
+                    invalid(
+                        path,
+                        refs,
+                        "Only one reference can have Controller set to true. "
+                        f'Found "true" in references for {first_controller} and {current}',
+                    )
+                )
             else:
                 first_controller = current
     return errs
@@ -207,16 +240,21 @@ def finalizers(names: list | None, path: str) -> list[FieldError]:
     for name in names:
         errs += qualified_name(name, path)
     if "orphan" in names and "foregroundDeletion" in names:
-        errs.append(invalid(path, golit.string_slice(names),
-                            "finalizer orphan and foregroundDeletion cannot be both set"))
+        errs.append(
+            invalid(
+                path, golit.string_slice(names), "finalizer orphan and foregroundDeletion cannot be both set"
+            )
+        )
     return errs
 
 
 def kube_finalizers(names: list | None, path: str) -> list[FieldError]:
     """The core group's extra rule: an unqualified finalizer must be one of the standard ones."""
-    return [invalid(index(path, i), name, "name is neither a standard finalizer name nor is it fully qualified")
-            for i, name in enumerate(names or [])
-            if "/" not in name and name not in STANDARD_FINALIZERS]
+    return [
+        invalid(index(path, i), name, "name is neither a standard finalizer name nor is it fully qualified")
+        for i, name in enumerate(names or [])
+        if "/" not in name and name not in STANDARD_FINALIZERS
+    ]
 
 
 def managed_fields(entries: list | None, path: str) -> list[FieldError]:
@@ -224,15 +262,20 @@ def managed_fields(entries: list | None, path: str) -> list[FieldError]:
     for i, entry in enumerate(entries or []):
         p = index(path, i)
         if entry.get("operation") not in ("Apply", "Update"):
-            errs.append(invalid(child(p, "operation"), entry.get("operation", ""), "must be `Apply` or `Update`"))
+            errs.append(
+                invalid(child(p, "operation"), entry.get("operation", ""), "must be `Apply` or `Update`")
+            )
         fields_type = entry.get("fieldsType", "")
         if fields_type and fields_type != "FieldsV1":
             errs.append(invalid(child(p, "fieldsType"), fields_type, "must be `FieldsV1`"))
         manager = entry.get("manager", "")
         if len(manager) > FIELD_MANAGER_MAX:
             errs.append(too_long(child(p, "manager"), FIELD_MANAGER_MAX))
-        errs += [invalid(child(p, "manager"), manager, f"invalid character {_go_rune(c)} (at position {pos})")
-                 for pos, c in enumerate(manager) if not c.isprintable()]
+        errs += [
+            invalid(child(p, "manager"), manager, f"invalid character {_go_rune(c)} (at position {pos})")
+            for pos, c in enumerate(manager)
+            if not c.isprintable()
+        ]
         if len(entry.get("subresource", "")) > 256:
             errs.append(too_long(child(p, "subresource"), 256))
     return errs
@@ -243,8 +286,9 @@ def _go_rune(c: str) -> str:
     return f"U+{ord(c):04X}"
 
 
-def object_meta(m: dict, namespaced: bool, name_fn: NameFunc, path: str = "metadata",
-                kube: bool = True) -> list[FieldError]:
+def object_meta(
+    m: dict, namespaced: bool, name_fn: NameFunc, path: str = "metadata", kube: bool = True
+) -> list[FieldError]:
     """ValidateObjectMeta for a new object; `kube` adds the core group's finalizer-name rule."""
     errs: list[FieldError] = []
     if m.get("generateName"):
@@ -288,8 +332,13 @@ def object_meta_update(new: dict, old: dict, path: str = "metadata", kube: bool 
     if old.get("deletionTimestamp"):
         extra = sorted(set(new.get("finalizers") or []) - set(old.get("finalizers") or []))
         if extra:
-            errs.append(forbidden(child(path, "finalizers"), "no new finalizers can be added if the object is "
-                                  f"being deleted, found new finalizers {golit.string_slice(extra)}"))
+            errs.append(
+                forbidden(
+                    child(path, "finalizers"),
+                    "no new finalizers can be added if the object is "
+                    f"being deleted, found new finalizers {golit.string_slice(extra)}",
+                )
+            )
     if new.get("generation", 0) < old.get("generation", 0):
         errs.append(invalid(child(path, "generation"), new.get("generation", 0), "must not be decremented"))
     for name in ("name", "namespace", "uid"):
@@ -300,8 +349,11 @@ def object_meta_update(new: dict, old: dict, path: str = "metadata", kube: bool 
             # a metav1.Time value prints even when zero; a nil *metav1.Time prints as null
             shown = golit.timestamp(new_time) if new_time or name == "creationTimestamp" else None
             errs.append(invalid(child(path, name), shown, IMMUTABLE))
-    errs += immutable(new.get("deletionGracePeriodSeconds"), old.get("deletionGracePeriodSeconds"),
-                      child(path, "deletionGracePeriodSeconds"))
+    errs += immutable(
+        new.get("deletionGracePeriodSeconds"),
+        old.get("deletionGracePeriodSeconds"),
+        child(path, "deletionGracePeriodSeconds"),
+    )
     errs += labels(new.get("labels"), child(path, "labels"))
     errs += annotations(new.get("annotations"), child(path, "annotations"))
     errs += owner_references(new.get("ownerReferences"), child(path, "ownerReferences"))
@@ -316,6 +368,9 @@ def template_meta(m: dict | None, path: str) -> list[FieldError]:
     m = m or {}
     errs = annotations(m.get("annotations"), child(path, "annotations"))
     errs += labels(m.get("labels"), child(path, "labels"))
-    errs += [forbidden(child(path, k), "cannot be set") for k, v in m.items()
-             if k not in ("labels", "annotations") and v not in (None, "", {}, [], 0)]
+    errs += [
+        forbidden(child(path, k), "cannot be set")
+        for k, v in m.items()
+        if k not in ("labels", "annotations") and v not in (None, "", {}, [], 0)
+    ]
     return errs

@@ -16,7 +16,6 @@ DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 WILDCARD_SUBDOMAIN_FMT = r"\*\." + DNS1123_SUBDOMAIN_FMT
 QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 LABEL_VALUE_FMT = "(" + QUALIFIED_NAME_FMT + ")?"
-ENV_VAR_NAME_FMT = "[-._a-zA-Z][-._a-zA-Z0-9]*"
 CONFIG_MAP_KEY_FMT = "[-._a-zA-Z0-9]+"
 PERCENT_FMT = "[0-9]+%"
 HTTP_HEADER_NAME_FMT = "[-A-Za-z0-9]+"
@@ -27,21 +26,31 @@ DNS1123_SUBDOMAIN_MAX = 253
 QUALIFIED_NAME_MAX = 63
 LABEL_VALUE_MAX = 63
 
-_DNS1123_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-                      "and must start and end with an alphanumeric character")
-_DNS1123_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                          "'-' or '.', and must start and end with an alphanumeric character")
-_DNS1035_LABEL_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                      "start with an alphabetic character, and end with an alphanumeric character")
-_WILDCARD_MSG = ("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, "
-                 "which must consist of lower case alphanumeric characters, '-' or '.' and end with an "
-                 "alphanumeric character")
-_QUALIFIED_NAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-                       "with an alphanumeric character")
-_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-                    "or '.', and must start and end with an alphanumeric character")
-_ENV_VAR_MSG = ("a valid environment variable name must consist of alphabetic characters, digits, '_', "
-                "'-', or '.', and must not start with a digit")
+_DNS1123_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character"
+)
+_DNS1123_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character"
+)
+_DNS1035_LABEL_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+    "start with an alphabetic character, and end with an alphanumeric character"
+)
+_WILDCARD_MSG = (
+    "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, "
+    "which must consist of lower case alphanumeric characters, '-' or '.' and end with an "
+    "alphanumeric character"
+)
+_QUALIFIED_NAME_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character"
+)
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character"
+)
 _CONFIG_MAP_KEY_MSG = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
 
 
@@ -55,7 +64,6 @@ _DNS1035_LABEL = _full(DNS1035_LABEL_FMT)
 _WILDCARD_SUBDOMAIN = _full(WILDCARD_SUBDOMAIN_FMT)
 _QUALIFIED_NAME = _full(QUALIFIED_NAME_FMT)
 _LABEL_VALUE = _full(LABEL_VALUE_FMT)
-_ENV_VAR_NAME = _full(ENV_VAR_NAME_FMT)
 _CONFIG_MAP_KEY = _full(CONFIG_MAP_KEY_FMT)
 _PERCENT = _full(PERCENT_FMT)
 _HTTP_HEADER_NAME = _full(HTTP_HEADER_NAME_FMT)
@@ -64,11 +72,15 @@ _PORT_NAME_CHARS = _full("[-a-z0-9]+")
 
 
 def regex_error(msg: str, fmt: str, *examples: str) -> str:
-    """Upstream's RegexError: the rule, some examples and the regex itself."""
+    """Upstream's RegexError: the rule, some examples and the regex itself.
+
+    Each example is followed by ", " and the next one preceded by " or ", so two examples read
+    "(e.g. 'my-name',  or '123-abc', regex ...": that is what kube-apiserver prints.
+    """
     if not examples:
         return f"{msg} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{e}'" for e in examples)
-    return f"{msg} (e.g. {shown}, regex used for validation is '{fmt}')"
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
 
 
 def max_len_error(length: int) -> str:
@@ -136,16 +148,20 @@ def is_qualified_name(value: str) -> list[str]:
         else:
             errs.extend("prefix part " + msg for msg in is_dns1123_subdomain(prefix))
     else:
-        return ["a qualified name " + regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name",
-                                                  "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+        return [
+            "a qualified name "
+            + regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
     if not name:
         errs.append("name part must be non-empty")
     elif len(name) > QUALIFIED_NAME_MAX:
         errs.append("name part " + max_len_error(QUALIFIED_NAME_MAX))
     if not _matches(_QUALIFIED_NAME, name):
-        errs.append("name part " + regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name",
-                                               "123-abc"))
+        errs.append(
+            "name part "
+            + regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+        )
     return errs
 
 
@@ -166,13 +182,6 @@ def _chdir_prefix(value: str) -> list[str]:
     if value.startswith(".."):
         return ["must not start with '..'"]
     return []
-
-
-def is_env_var_name(value: str) -> list[str]:
-    errs = []
-    if not _matches(_ENV_VAR_NAME, value):
-        errs.append(regex_error(_ENV_VAR_MSG, ENV_VAR_NAME_FMT, "my.env-name", "MY_ENV.NAME", "MyEnvName1"))
-    return errs + _chdir_prefix(value)
 
 
 def is_config_map_key(value: str) -> list[str]:
@@ -206,15 +215,31 @@ def is_valid_port_name(port: str) -> list[str]:
 def is_valid_percent(value: str) -> list[str]:
     if _matches(_PERCENT, value):
         return []
-    return [regex_error("a valid percent string must be a numeric string followed by an ending '%'",
-                        PERCENT_FMT, "1%", "93%")]
+    return [
+        regex_error(
+            "a valid percent string must be a numeric string followed by an ending '%'",
+            PERCENT_FMT,
+            "1%",
+            "93%",
+        )
+    ]
 
 
 def is_http_header_name(value: str) -> list[str]:
     if _matches(_HTTP_HEADER_NAME, value):
         return []
-    return [regex_error("a valid HTTP header must consist of alphanumeric characters or '-'",
-                        HTTP_HEADER_NAME_FMT, "X-Header-Name")]
+    return [
+        regex_error(
+            "a valid HTTP header must consist of alphanumeric characters or '-'",
+            HTTP_HEADER_NAME_FMT,
+            "X-Header-Name",
+        )
+    ]
+
+
+def is_http_path(value: str) -> bool:
+    """Characters RFC 3986 allows in an HTTP path."""
+    return _matches(_HTTP_PATH, value)
 
 
 def is_valid_user_id(uid: int) -> list[str]:

@@ -14,14 +14,36 @@ from timoneiro.api.validation.names import is_qualified_name
 
 STANDARD_CONTAINER = {"cpu", "memory", "ephemeral-storage"}
 STANDARD = STANDARD_CONTAINER | {
-    "requests.cpu", "requests.memory", "requests.ephemeral-storage", "limits.cpu", "limits.memory",
-    "limits.ephemeral-storage", "pods", "resourcequotas", "services", "replicationcontrollers", "secrets",
-    "configmaps", "persistentvolumeclaims", "storage", "requests.storage", "services.nodeports",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "storage",
+    "requests.storage",
+    "services.nodeports",
     "services.loadbalancers",
 }
 STANDARD_QUOTA = STANDARD - {"storage"}
-INTEGER = {"pods", "resourcequotas", "services", "replicationcontrollers", "secrets", "configmaps",
-           "persistentvolumeclaims", "services.nodeports", "services.loadbalancers"}
+INTEGER = {
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "services.nodeports",
+    "services.loadbalancers",
+}
 HUGEPAGES_PREFIX = "hugepages-"
 NOT_INTEGER = "must be an integer"
 NOT_POSITIVE = "must be greater than zero"
@@ -54,7 +76,9 @@ def parsed(value: Any, path: str) -> tuple[Quantity | None, list[FieldError]]:
     try:
         return quantity.parse(value), []
     except (quantity.QuantityError, TypeError) as e:
-        return None, [invalid(path, value, str(e) if isinstance(e, quantity.QuantityError) else quantity.ERR_FORMAT)]
+        return None, [
+            invalid(path, value, str(e) if isinstance(e, quantity.QuantityError) else quantity.ERR_FORMAT)
+        ]
 
 
 def quantity_value(name: str, value: Quantity, text: Any, path: str) -> list[FieldError]:
@@ -103,17 +127,25 @@ def quota_resource_name(name: str, path: str) -> list[FieldError]:
 
 def _hugepage_error(name: str, value: Quantity) -> str | None:
     try:
-        page = quantity.parse(name[len(HUGEPAGES_PREFIX):])
+        page = quantity.parse(name[len(HUGEPAGES_PREFIX) :])
     except quantity.QuantityError:
         page = None
-    if page is not None and page.sign() > 0 and page.value.denominator == 1 \
-            and value.int_value() % page.int_value() == 0:
+    if (
+        page is not None
+        and page.sign() > 0
+        and page.value.denominator == 1
+        and value.int_value() % page.int_value() == 0
+    ):
         return None
     return f"{value} is not positive integer multiple of {name}"
 
 
-def requirements(req: dict | None, path: str, pod_claims: set[str],
-                 name_fn: Callable[[str, str], list[FieldError]] = container_resource_name) -> list[FieldError]:
+def requirements(
+    req: dict | None,
+    path: str,
+    pod_claims: set[str],
+    name_fn: Callable[[str, str], list[FieldError]] = container_resource_name,
+) -> list[FieldError]:
     """ValidateContainerResourceRequirements: names, values, requests within limits, hugepages, claims."""
     req = req or {}
     lim_path, req_path = child(path, "limits"), child(path, "requests")
@@ -148,7 +180,9 @@ def requirements(req: dict | None, path: str, pod_claims: set[str],
             if q != limit and not overcommit_allowed(name):
                 errs.append(invalid(req_path, str(q), f"must be equal to {name} limit of {limit}"))
             elif q > limit:
-                errs.append(invalid(req_path, str(q), f"must be less than or equal to {name} limit of {limit}"))
+                errs.append(
+                    invalid(req_path, str(q), f"must be less than or equal to {name} limit of {limit}")
+                )
         elif not overcommit_allowed(name) and name not in (req.get("limits") or {}):
             errs.append(required(lim_path, "Limit must be set for non overcommitable resources"))
         if is_hugepages(name):
@@ -178,13 +212,15 @@ def _claims(claims: list | None, pod_claims: set[str], path: str) -> list[FieldE
         if name not in pod_claims:
             names = ", ".join(sorted(pod_claims))
             detail = "must be one of the names in pod.spec.resourceClaims" + (
-                f": {names}" if names else " which is empty")
+                f": {names}" if names else " which is empty"
+            )
             errs.append(FieldError("NotFound", p, detail, name))
     return errs
 
 
-def quantity_map(values: dict | None, path: str,
-                 name_fn: Callable[[str, str], list[FieldError]]) -> tuple[dict[str, Quantity], list[FieldError]]:
+def quantity_map(
+    values: dict | None, path: str, name_fn: Callable[[str, str], list[FieldError]]
+) -> tuple[dict[str, Quantity], list[FieldError]]:
     """Check the names and values of a ResourceList; returns the parsed quantities too."""
     out: dict[str, Quantity] = {}
     errs: list[FieldError] = []
@@ -213,7 +249,9 @@ def limit_range(spec: dict, path: str) -> list[FieldError]:
         types.add(kind)
 
         def name_fn(name: str, at: str, kind: str = kind) -> list[FieldError]:
-            return container_resource_name(name, at) if kind in ("Pod", "Container") else resource_name(name, at)
+            return (
+                container_resource_name(name, at) if kind in ("Pod", "Container") else resource_name(name, at)
+            )
 
         maxes, e = _names_only(item.get("max"), child(p, "max"), name_fn)
         errs += e
@@ -225,16 +263,25 @@ def limit_range(spec: dict, path: str) -> list[FieldError]:
             if item.get("default"):
                 errs.append(forbidden(child(p, "default"), "may not be specified when `type` is 'Pod'"))
             if item.get("defaultRequest"):
-                errs.append(forbidden(child(p, "defaultRequest"), "may not be specified when `type` is 'Pod'"))
+                errs.append(
+                    forbidden(child(p, "defaultRequest"), "may not be specified when `type` is 'Pod'")
+                )
         else:
             defaults, e = _names_only(item.get("default"), child(p, "default"), name_fn)
             errs += e
             default_requests, e = _names_only(item.get("defaultRequest"), child(p, "defaultRequest"), name_fn)
             errs += e
-        if kind == "PersistentVolumeClaim" and "storage" not in (item.get("min") or {}) \
-                and "storage" not in (item.get("max") or {}):
-            errs.append(required(child(p, "limits"),
-                                 "either minimum or maximum storage value is required, but neither was provided"))
+        if (
+            kind == "PersistentVolumeClaim"
+            and "storage" not in (item.get("min") or {})
+            and "storage" not in (item.get("max") or {})
+        ):
+            errs.append(
+                required(
+                    child(p, "limits"),
+                    "either minimum or maximum storage value is required, but neither was provided",
+                )
+            )
         ratios, e = _names_only(item.get("maxLimitRequestRatio"), child(p, "maxLimitRequestRatio"), name_fn)
         errs += e
         errs += _limit_bounds(p, mins, maxes, defaults, default_requests, ratios)
@@ -248,8 +295,9 @@ def _limit_type(kind: str, path: str) -> list[FieldError]:
     return errs
 
 
-def _names_only(values: dict | None, path: str,
-                name_fn: Callable[[str, str], list[FieldError]]) -> tuple[dict[str, Quantity], list[FieldError]]:
+def _names_only(
+    values: dict | None, path: str, name_fn: Callable[[str, str], list[FieldError]]
+) -> tuple[dict[str, Quantity], list[FieldError]]:
     out: dict[str, Quantity] = {}
     errs: list[FieldError] = []
     for name, text in (values or {}).items():
@@ -261,8 +309,9 @@ def _names_only(values: dict | None, path: str,
     return out, errs
 
 
-def _limit_bounds(p: str, mins: dict, maxes: dict, defaults: dict, requests: dict,
-                  ratios: dict) -> list[FieldError]:
+def _limit_bounds(
+    p: str, mins: dict, maxes: dict, defaults: dict, requests: dict, ratios: dict
+) -> list[FieldError]:
     errs: list[FieldError] = []
     for name in sorted(set(mins) | set(maxes) | set(defaults) | set(requests) | set(ratios)):
         lo, hi, default, request, ratio = (d.get(name) for d in (mins, maxes, defaults, requests, ratios))
@@ -273,12 +322,29 @@ def _limit_bounds(p: str, mins: dict, maxes: dict, defaults: dict, requests: dic
         if lo is not None and hi is not None and lo > hi:
             errs.append(bad("min", lo, f"min value {lo} is greater than max value {hi}"))
         if request is not None and lo is not None and lo > request:
-            errs.append(bad("defaultRequest", request, f"min value {lo} is greater than default request value {request}"))
+            errs.append(
+                bad(
+                    "defaultRequest",
+                    request,
+                    f"min value {lo} is greater than default request value {request}",
+                )
+            )
         if request is not None and hi is not None and request > hi:
-            errs.append(bad("defaultRequest", request, f"default request value {request} is greater than max value {hi}"))
+            errs.append(
+                bad(
+                    "defaultRequest",
+                    request,
+                    f"default request value {request} is greater than max value {hi}",
+                )
+            )
         if request is not None and default is not None and request > default:
-            errs.append(bad("defaultRequest", request,
-                            f"default request value {request} is greater than default limit value {default}"))
+            errs.append(
+                bad(
+                    "defaultRequest",
+                    request,
+                    f"default request value {request} is greater than default limit value {default}",
+                )
+            )
         if default is not None and lo is not None and lo > default:
             errs.append(bad("default", lo, f"min value {lo} is greater than default value {default}"))
         if default is not None and hi is not None and default > hi:
@@ -288,23 +354,58 @@ def _limit_bounds(p: str, mins: dict, maxes: dict, defaults: dict, requests: dic
         if ratio is not None and lo is not None and hi is not None and lo.value > 0:
             limit = hi.value / lo.value
             if ratio.value > limit:
-                errs.append(bad("maxLimitRequestRatio", ratio, f"ratio {ratio} is greater than max/min = {float(limit):f}"))
-        if not overcommit_allowed(name) and default is not None and request is not None and default != request:
-            errs.append(bad("defaultRequest", request,
-                            f"default value {default} must equal to defaultRequest value {request} in {name}"))
+                errs.append(
+                    bad(
+                        "maxLimitRequestRatio",
+                        ratio,
+                        f"ratio {ratio} is greater than max/min = {float(limit):f}",
+                    )
+                )
+        if (
+            not overcommit_allowed(name)
+            and default is not None
+            and request is not None
+            and default != request
+        ):
+            errs.append(
+                bad(
+                    "defaultRequest",
+                    request,
+                    f"default value {default} must equal to defaultRequest value {request} in {name}",
+                )
+            )
     return errs
 
 
-QUOTA_SCOPES = {"Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass",
-                "CrossNamespacePodAffinity", "VolumeAttributesClass"}
-_POD_SCOPE_RESOURCES = {"pods", "cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu",
-                        "limits.memory", "ephemeral-storage", "requests.ephemeral-storage",
-                        "limits.ephemeral-storage"}
+QUOTA_SCOPES = {
+    "Terminating",
+    "NotTerminating",
+    "BestEffort",
+    "NotBestEffort",
+    "PriorityClass",
+    "CrossNamespacePodAffinity",
+    "VolumeAttributesClass",
+}
+_POD_SCOPE_RESOURCES = {
+    "pods",
+    "cpu",
+    "memory",
+    "requests.cpu",
+    "requests.memory",
+    "limits.cpu",
+    "limits.memory",
+    "ephemeral-storage",
+    "requests.ephemeral-storage",
+    "limits.ephemeral-storage",
+}
 _BEST_EFFORT_RESOURCES = {"pods"}
 _SCOPE_RESOURCES = {
-    "Terminating": _POD_SCOPE_RESOURCES, "NotTerminating": _POD_SCOPE_RESOURCES,
-    "BestEffort": _BEST_EFFORT_RESOURCES, "NotBestEffort": _POD_SCOPE_RESOURCES,
-    "PriorityClass": _POD_SCOPE_RESOURCES, "CrossNamespacePodAffinity": _POD_SCOPE_RESOURCES,
+    "Terminating": _POD_SCOPE_RESOURCES,
+    "NotTerminating": _POD_SCOPE_RESOURCES,
+    "BestEffort": _BEST_EFFORT_RESOURCES,
+    "NotBestEffort": _POD_SCOPE_RESOURCES,
+    "PriorityClass": _POD_SCOPE_RESOURCES,
+    "CrossNamespacePodAffinity": _POD_SCOPE_RESOURCES,
     "VolumeAttributesClass": {"persistentvolumeclaims", "requests.storage"},
 }
 _CONFLICTING_SCOPES = ({"BestEffort", "NotBestEffort"}, {"Terminating", "NotTerminating"})
@@ -320,10 +421,16 @@ def quota_spec(spec: dict, path: str) -> list[FieldError]:
     for scope in scopes:
         if scope not in QUOTA_SCOPES:
             errs.append(invalid(scopes_path, shown_scopes, "unsupported scope"))
-        errs += [invalid(scopes_path, shown_scopes, "unsupported scope applied to resource")
-                 for name in hard if _scope_forbids(scope, name)]
-    errs += [invalid(scopes_path, shown_scopes, "conflicting scopes")
-             for pair in _CONFLICTING_SCOPES if pair <= set(scopes)]
+        errs += [
+            invalid(scopes_path, shown_scopes, "unsupported scope applied to resource")
+            for name in hard
+            if _scope_forbids(scope, name)
+        ]
+    errs += [
+        invalid(scopes_path, shown_scopes, "conflicting scopes")
+        for pair in _CONFLICTING_SCOPES
+        if pair <= set(scopes)
+    ]
     selector = spec.get("scopeSelector")
     if selector is not None:
         errs += _scope_selector(selector, hard, child(path, "scopeSelector", "matchExpressions"))
@@ -341,25 +448,48 @@ def _scope_selector(selector: dict, hard: list[str], path: str) -> list[FieldErr
         scope, op, values = req.get("scopeName", ""), req.get("operator", ""), req.get("values") or []
         if scope not in QUOTA_SCOPES:
             errs.append(invalid(child(path, "scopeName"), scope, "unsupported scope"))
-        errs += [invalid(path, selector, "unsupported scope applied to resource")
-                 for name in hard if _scope_forbids(scope, name)]
-        if scope in ("BestEffort", "NotBestEffort", "Terminating", "NotTerminating",
-                     "CrossNamespacePodAffinity") and op != "Exists":
-            errs.append(invalid(child(path, "operator"), op,
-                                "must be 'Exists' when scope is any of ResourceQuotaScopeTerminating, "
-                                "ResourceQuotaScopeNotTerminating, ResourceQuotaScopeBestEffort, "
-                                "ResourceQuotaScopeNotBestEffort or ResourceQuotaScopeCrossNamespacePodAffinity"))
+        errs += [
+            invalid(path, selector, "unsupported scope applied to resource")
+            for name in hard
+            if _scope_forbids(scope, name)
+        ]
+        if (
+            scope
+            in ("BestEffort", "NotBestEffort", "Terminating", "NotTerminating", "CrossNamespacePodAffinity")
+            and op != "Exists"
+        ):
+            errs.append(
+                invalid(
+                    child(path, "operator"),
+                    op,
+                    "must be 'Exists' when scope is any of ResourceQuotaScopeTerminating, "
+                    "ResourceQuotaScopeNotTerminating, ResourceQuotaScopeBestEffort, "
+                    "ResourceQuotaScopeNotBestEffort or ResourceQuotaScopeCrossNamespacePodAffinity",
+                )
+            )
         if op in ("In", "NotIn"):
             if not values:
-                errs.append(required(child(path, "values"),
-                                     "must be at least one value when `operator` is 'In' or 'NotIn' for scope selector"))
+                errs.append(
+                    required(
+                        child(path, "values"),
+                        "must be at least one value when `operator` is 'In' or 'NotIn' for scope selector",
+                    )
+                )
         elif op in ("Exists", "DoesNotExist"):
             if values:
-                errs.append(invalid(child(path, "values"), golit.string_slice(values),
-                                    "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector"))
+                errs.append(
+                    invalid(
+                        child(path, "values"),
+                        golit.string_slice(values),
+                        "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector",
+                    )
+                )
         else:
             errs.append(invalid(child(path, "operator"), op, "not a valid selector operator"))
         seen.add(scope)
-    errs += [invalid(path, golit.string_slice(None, "core.ResourceQuotaScope"), "conflicting scopes")
-             for pair in _CONFLICTING_SCOPES if pair <= seen]
+    errs += [
+        invalid(path, golit.string_slice(None, "core.ResourceQuotaScope"), "conflicting scopes")
+        for pair in _CONFLICTING_SCOPES
+        if pair <= seen
+    ]
     return errs

@@ -21,8 +21,14 @@ class Rules:
     update: Update
 
 
-def with_meta(namespaced: bool, name_fn: NameFunc, body: Create | None = None,
-              body_update: Update | None = None, kube: bool = True, update_first: bool = False) -> Rules:
+def with_meta(
+    namespaced: bool,
+    name_fn: NameFunc,
+    body: Create | None = None,
+    body_update: Update | None = None,
+    kube: bool = True,
+    update_first: bool = False,
+) -> Rules:
     """The usual shape: ObjectMeta then the body on create. On update the metadata update rules come
     first, then either the new body and the update rules, or (update_first, for kinds whose
     ValidateXUpdate ends by calling ValidateX) the update rules and the whole create validation."""

@@ -32,7 +32,8 @@ def _is_headless(spec: dict) -> bool:
 
 def _externally_accessible(spec: dict) -> bool:
     return spec.get("type") in ("LoadBalancer", "NodePort") or (
-        spec.get("type") == "ClusterIP" and bool(spec.get("externalIPs")))
+        spec.get("type") == "ClusterIP" and bool(spec.get("externalIPs"))
+    )
 
 
 def _needs_health_check(spec: dict) -> bool:
@@ -52,7 +53,9 @@ def non_special_ip(ip: str, path: str) -> list[FieldError]:
     if addr.is_link_local and not addr.is_multicast:
         errs.append(invalid(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
     if addr.is_multicast and (str(addr).startswith("224.0.0.") or str(addr).lower().startswith("ff02:")):
-        errs.append(invalid(path, ip, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"))
+        errs.append(
+            invalid(path, ip, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")
+        )
     return errs
 
 
@@ -66,7 +69,9 @@ def _port(port: dict, require_name: bool, names: set[str], path: str) -> list[Fi
         if name in names:
             errs.append(duplicate(child(path, "name"), name))
         names.add(name)
-    errs += meta.each_message(child(path, "port"), port.get("port", 0), is_valid_port_num(port.get("port", 0)))
+    errs += meta.each_message(
+        child(path, "port"), port.get("port", 0), is_valid_port_num(port.get("port", 0))
+    )
     errs += protocol(port.get("protocol", ""), child(path, "protocol"))
     errs += port_num_or_name(port.get("targetPort"), child(path, "targetPort"))
     if port.get("appProtocol") is not None:
@@ -111,14 +116,20 @@ def _cluster_ips(spec: dict) -> list[FieldError]:
     if bad_ips:
         return errs
     if len(ips) > 1 and len({parse_ip(ip).version for ip in ips}) != 2:  # type: ignore[union-attr]
-        errs.append(invalid(path, golit.string_slice(ips), "may specify no more than one IP for each IP family"))
+        errs.append(
+            invalid(path, golit.string_slice(ips), "may specify no more than one IP for each IP family")
+        )
     if not _is_headless(spec):
         for i, (ip, family) in enumerate(zip(ips, spec.get("ipFamilies") or [], strict=False)):
             version = parse_ip(ip).version  # type: ignore[union-attr]
             if family == "IPv4" and version == 6:
-                errs.append(invalid(index(path, i), ip, f"expected an IPv4 value as indicated by `ipFamilies[{i}]`"))
+                errs.append(
+                    invalid(index(path, i), ip, f"expected an IPv4 value as indicated by `ipFamilies[{i}]`")
+                )
             if family == "IPv6" and version != 6:
-                errs.append(invalid(index(path, i), ip, f"expected an IPv6 value as indicated by `ipFamilies[{i}]`"))
+                errs.append(
+                    invalid(index(path, i), ip, f"expected an IPv6 value as indicated by `ipFamilies[{i}]`")
+                )
     return errs
 
 
@@ -126,10 +137,18 @@ def validate_service(svc: dict) -> list[FieldError]:
     m, spec = svc.get("metadata") or {}, svc.get("spec") or {}
     annotations = m.get("annotations") or {}
     errs = meta.object_meta(m, True, name_is_dns1035_label)
-    if TOPOLOGY_MODE in annotations and TOPOLOGY_HINTS in annotations and \
-            annotations[TOPOLOGY_MODE] != annotations[TOPOLOGY_HINTS]:
-        errs.append(invalid(f"metadata.annotations[{TOPOLOGY_MODE}]", annotations[TOPOLOGY_MODE],
-                            f"must match annotations[{TOPOLOGY_HINTS}] when both are specified"))
+    if (
+        TOPOLOGY_MODE in annotations
+        and TOPOLOGY_HINTS in annotations
+        and annotations[TOPOLOGY_MODE] != annotations[TOPOLOGY_HINTS]
+    ):
+        errs.append(
+            invalid(
+                f"metadata.annotations[{TOPOLOGY_MODE}]",
+                annotations[TOPOLOGY_MODE],
+                f"must match annotations[{TOPOLOGY_HINTS}] when both are specified",
+            )
+        )
     stype = spec.get("type", "")
     ports = spec.get("ports") or []
     if not ports and not _is_headless(spec) and stype != "ExternalName":
@@ -143,15 +162,18 @@ def validate_service(svc: dict) -> list[FieldError]:
         if spec.get("ipFamilyPolicy") is not None:
             errs.append(forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services"))
         cname = spec.get("externalName", "").removesuffix(".")
-        errs += meta.dns1123_subdomain(cname, "spec.externalName") if cname else [required("spec.externalName", "")]
+        errs += (
+            meta.dns1123_subdomain(cname, "spec.externalName")
+            if cname
+            else [required("spec.externalName", "")]
+        )
     names: set[str] = set()
     for i, port in enumerate(ports):
         errs += _port(port, len(ports) > 1, names, index("spec.ports", i))
     if spec.get("selector") is not None:
         errs += meta.labels(spec["selector"], "spec.selector")
     affinity = spec.get("sessionAffinity", "")
-    errs += [required("spec.sessionAffinity", "")] if not affinity else meta.supported(
-        affinity, ["ClientIP", "None"], "spec.sessionAffinity")
+    errs += meta.one_of(affinity, ["ClientIP", "None"], "spec.sessionAffinity")
     if affinity == "ClientIP":
         errs += _client_ip_config(spec.get("sessionAffinityConfig"), "spec.sessionAffinityConfig")
     elif affinity == "None" and spec.get("sessionAffinityConfig") is not None:
@@ -160,14 +182,19 @@ def validate_service(svc: dict) -> list[FieldError]:
     for i, ip in enumerate(spec.get("externalIPs") or []):
         p = index("spec.externalIPs", i)
         errs += [invalid(p, ip, IP_ERROR)] if parse_ip(ip) is None else non_special_ip(ip, p)
-    errs += [required("spec.type", "")] if not stype else meta.supported(stype, SERVICE_TYPES, "spec.type")
+    errs += meta.one_of(stype, SERVICE_TYPES, "spec.type")
     if stype == "ClusterIP":
-        errs += [forbidden(child(index("spec.ports", i), "nodePort"), "may not be used when `type` is 'ClusterIP'")
-                 for i, port in enumerate(ports) if port.get("nodePort")]
+        errs += [
+            forbidden(child(index("spec.ports", i), "nodePort"), "may not be used when `type` is 'ClusterIP'")
+            for i, port in enumerate(ports)
+            if port.get("nodePort")
+        ]
     errs += _duplicate_ports(ports)
     errs += _source_ranges(spec, annotations)
     if spec.get("allocateLoadBalancerNodePorts") is not None and stype != "LoadBalancer":
-        errs.append(forbidden("spec.allocateLoadBalancerNodePorts", "may only be used when `type` is 'LoadBalancer'"))
+        errs.append(
+            forbidden("spec.allocateLoadBalancerNodePorts", "may only be used when `type` is 'LoadBalancer'")
+        )
     if stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
         errs.append(required("allocateLoadBalancerNodePorts", ""))
     if stype == "LoadBalancer":
@@ -193,8 +220,13 @@ def _client_ip_config(config: dict | None, path: str) -> list[FieldError]:
     if timeout is None:
         return [required(child(path, "clientIP", "timeoutSeconds"), detail)]
     if not 0 < timeout <= MAX_AFFINITY_SECONDS:
-        return [invalid(child(path, "clientIP", "timeoutSeconds"), timeout,
-                        f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}")]
+        return [
+            invalid(
+                child(path, "clientIP", "timeoutSeconds"),
+                timeout,
+                f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}",
+            )
+        ]
     return []
 
 
@@ -212,10 +244,22 @@ def _duplicate_ports(ports: list) -> list[FieldError]:
     for i, port in enumerate(ports):
         pair = (port.get("protocol", ""), port.get("port", 0))
         if pair in seen:
-            errs.append(duplicate(index("spec.ports", i), golit.struct("core.ServicePort", [
-                ("Name", '""'), ("Protocol", golit.go_string(pair[0])), ("AppProtocol", "(*string)(nil)"),
-                ("Port", str(pair[1])), ("TargetPort", "intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}"),
-                ("NodePort", "0")])))
+            errs.append(
+                duplicate(
+                    index("spec.ports", i),
+                    golit.struct(
+                        "core.ServicePort",
+                        [
+                            ("Name", '""'),
+                            ("Protocol", golit.go_string(pair[0])),
+                            ("AppProtocol", "(*string)(nil)"),
+                            ("Port", str(pair[1])),
+                            ("TargetPort", 'intstr.IntOrString{Type:0, IntVal:0, StrVal:""}'),
+                            ("NodePort", "0"),
+                        ],
+                    ),
+                )
+            )
         seen.add(pair)
     return errs
 
@@ -227,16 +271,22 @@ def _source_ranges(spec: dict, annotations: dict) -> list[FieldError]:
         path = "spec.LoadBalancerSourceRanges"
         if spec.get("type") != "LoadBalancer":
             errs.append(forbidden(path, "may only be used when `type` is 'LoadBalancer'"))
-        errs += [invalid(index(path, i), value.strip(), CIDR_ERROR) for i, value in enumerate(ranges)
-                 if parse_cidr(value.strip()) is None]
+        errs += [
+            invalid(index(path, i), value.strip(), CIDR_ERROR)
+            for i, value in enumerate(ranges)
+            if parse_cidr(value.strip()) is None
+        ]
     elif SOURCE_RANGES in annotations:
         path = f"metadata.annotations[{SOURCE_RANGES}]"
         if spec.get("type") != "LoadBalancer":
             errs.append(forbidden(path, "may only be used when `type` is 'LoadBalancer'"))
         value = annotations[SOURCE_RANGES].strip()
         if value:
-            errs += [invalid(path, cidr.strip(), CIDR_ERROR) for cidr in value.split(",")
-                     if parse_cidr(cidr.strip()) is None]
+            errs += [
+                invalid(path, cidr.strip(), CIDR_ERROR)
+                for cidr in value.split(",")
+                if parse_cidr(cidr.strip()) is None
+            ]
     return errs
 
 
@@ -245,7 +295,13 @@ def _traffic_policies(spec: dict) -> list[FieldError]:
     external = spec.get("externalTrafficPolicy", "")
     if not _externally_accessible(spec):
         if external:
-            errs.append(invalid("spec.externalTrafficPolicy", external, "may only be set for externally-accessible services"))
+            errs.append(
+                invalid(
+                    "spec.externalTrafficPolicy",
+                    external,
+                    "may only be set for externally-accessible services",
+                )
+            )
     elif not external:
         errs.append(required("spec.externalTrafficPolicy", ""))
     else:
@@ -253,8 +309,13 @@ def _traffic_policies(spec: dict) -> list[FieldError]:
     health = spec.get("healthCheckNodePort", 0)
     if not _needs_health_check(spec):
         if health:
-            errs.append(invalid("spec.healthCheckNodePort", health,
-                                "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+            errs.append(
+                invalid(
+                    "spec.healthCheckNodePort",
+                    health,
+                    "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+                )
+            )
     elif health:
         # an unset port is the allocator's to fill in, before kube-apiserver validates
         errs += meta.each_message("spec.healthCheckNodePort", health, is_valid_port_num(health))
@@ -274,11 +335,17 @@ def validate_service_update(new: dict, old: dict) -> list[FieldError]:
     if "ExternalName" not in (spec.get("type"), old_spec.get("type")):
         errs += _cluster_ip_changes(spec, old_spec)
         errs += _family_changes(spec, old_spec)
-    if spec.get("type") == "LoadBalancer" == old_spec.get("type") and \
-            spec.get("loadBalancerClass") != old_spec.get("loadBalancerClass"):
-        errs.append(invalid("spec.loadBalancerClass", spec.get("loadBalancerClass"), "may not change once set"))
-    if _needs_health_check(spec) and _needs_health_check(old_spec) and \
-            spec.get("healthCheckNodePort") != old_spec.get("healthCheckNodePort"):
+    if spec.get("type") == "LoadBalancer" == old_spec.get("type") and spec.get(
+        "loadBalancerClass"
+    ) != old_spec.get("loadBalancerClass"):
+        errs.append(
+            invalid("spec.loadBalancerClass", spec.get("loadBalancerClass"), "may not change once set")
+        )
+    if (
+        _needs_health_check(spec)
+        and _needs_health_check(old_spec)
+        and spec.get("healthCheckNodePort") != old_spec.get("healthCheckNodePort")
+    ):
         errs.append(forbidden("spec.healthCheckNodePort", "field is immutable"))
     return errs + validate_service(new)
 
@@ -290,16 +357,24 @@ def _cluster_ip_changes(spec: dict, old_spec: dict) -> list[FieldError]:
     shown = golit.string_slice(ips)
     errs: list[FieldError] = []
     if len(ips) == len(old_ips):
-        errs += [invalid(index("spec.clusterIPs", i), shown, "may not change once set")
-                 for i, ip in enumerate(old_ips) if ip != ips[i]]
+        errs += [
+            invalid(index("spec.clusterIPs", i), shown, "may not change once set")
+            for i, ip in enumerate(old_ips)
+            if ip != ips[i]
+        ]
     elif len(old_ips) > len(ips):
         if not ips:
             errs.append(invalid("spec.clusterIPs[0]", shown, "primary clusterIP can not be unset"))
         elif ips[0] != old_ips[0]:
             errs.append(invalid("spec.clusterIPs[0]", shown, "may not change once set"))
         if len(ips) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
-            errs.append(invalid("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"),
-                                "must be set to 'SingleStack' when releasing the secondary clusterIP"))
+            errs.append(
+                invalid(
+                    "spec.ipFamilyPolicy",
+                    spec.get("ipFamilyPolicy"),
+                    "must be set to 'SingleStack' when releasing the secondary clusterIP",
+                )
+            )
     elif old_ips and ips[0] != old_ips[0]:
         errs.append(invalid("spec.clusterIPs[0]", shown, "may not change once set"))
     return errs
@@ -312,18 +387,36 @@ def _family_changes(spec: dict, old_spec: dict) -> list[FieldError]:
     shown = golit.string_slice(families, "core.IPFamily")
     errs: list[FieldError] = []
     if len(families) == len(old_families):
-        errs += [invalid("spec.ipFamilies[0]", shown, "may not change once set")
-                 for i, family in enumerate(old_families) if family != families[i]]
+        errs += [
+            invalid("spec.ipFamilies[0]", shown, "may not change once set")
+            for i, family in enumerate(old_families)
+            if family != families[i]
+        ]
     elif len(old_families) > len(families):
         if not spec.get("clusterIPs"):
             errs.append(invalid("spec.ipFamilies[0]", shown, "primary ipFamily can not be unset"))
         if families and families[0] != old_families[0]:
-            errs.append(invalid("spec.ipFamilies[0]", golit.string_slice(spec.get("clusterIPs")), "may not change once set"))
+            errs.append(
+                invalid(
+                    "spec.ipFamilies[0]",
+                    golit.string_slice(spec.get("clusterIPs")),
+                    "may not change once set",
+                )
+            )
         if len(families) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
-            errs.append(invalid("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"),
-                                "must be set to 'SingleStack' when releasing the secondary ipFamily"))
+            errs.append(
+                invalid(
+                    "spec.ipFamilyPolicy",
+                    spec.get("ipFamilyPolicy"),
+                    "must be set to 'SingleStack' when releasing the secondary ipFamily",
+                )
+            )
     elif old_families and families and families[0] != old_families[0]:
-        errs.append(invalid("spec.ipFamilies[0]", golit.string_slice(spec.get("clusterIPs")), "may not change once set"))
+        errs.append(
+            invalid(
+                "spec.ipFamilies[0]", golit.string_slice(spec.get("clusterIPs")), "may not change once set"
+            )
+        )
     return errs
 
 
@@ -359,7 +452,9 @@ def _endpoint_port(port: dict, require_name: bool, path: str) -> list[FieldError
         errs.append(required(child(path, "name"), ""))
     elif name:
         errs += meta.dns1123_label(name, child(path, "name"))
-    errs += meta.each_message(child(path, "port"), port.get("port", 0), is_valid_port_num(port.get("port", 0)))
+    errs += meta.each_message(
+        child(path, "port"), port.get("port", 0), is_valid_port_num(port.get("port", 0))
+    )
     errs += protocol(port.get("protocol", ""), child(path, "protocol"))
     if port.get("appProtocol") is not None:
         errs += meta.qualified_name(port["appProtocol"], child(path, "appProtocol"))

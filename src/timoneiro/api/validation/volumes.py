@@ -17,6 +17,7 @@ from timoneiro.api.validation.meta import (
     index,
     key,
     label_selector,
+    one_of,
     qualified_name,
     supported,
     template_meta,
@@ -34,28 +35,77 @@ FILE_MODE_ERROR = "must be a number between 0 and 0777 (octal), both inclusive"
 ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
 VOLUME_MODES = ["Block", "Filesystem"]
 RECLAIM_POLICIES = ["Delete", "Recycle", "Retain"]
-HOST_PATH_TYPES = ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate",
-                   "Socket"]
-ENV_FIELD_PATHS = sorted({"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
-                          "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
-                          "status.podIPs"})
-VOLUME_FIELD_PATHS = sorted({"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations",
-                             "metadata.uid"})
-RESOURCE_FIELD_PATHS = sorted({"limits.cpu", "limits.memory", "limits.ephemeral-storage", "requests.cpu",
-                               "requests.memory", "requests.ephemeral-storage"})
-_DOWNWARD_LABELS = {"metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace",
-                    "metadata.uid", "spec.nodeName", "spec.restartPolicy", "spec.serviceAccountName",
-                    "spec.schedulerName", "status.phase", "status.hostIP", "status.hostIPs", "status.podIP",
-                    "status.podIPs"}
+HOST_PATH_TYPES = [
+    "",
+    "BlockDevice",
+    "CharDevice",
+    "Directory",
+    "DirectoryOrCreate",
+    "File",
+    "FileOrCreate",
+    "Socket",
+]
+ENV_FIELD_PATHS = sorted(
+    {
+        "metadata.name",
+        "metadata.namespace",
+        "metadata.uid",
+        "spec.nodeName",
+        "spec.serviceAccountName",
+        "status.hostIP",
+        "status.hostIPs",
+        "status.podIP",
+        "status.podIPs",
+    }
+)
+VOLUME_FIELD_PATHS = sorted(
+    {"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations", "metadata.uid"}
+)
+RESOURCE_FIELD_PATHS = sorted(
+    {
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+    }
+)
+_DOWNWARD_LABELS = {
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.serviceAccountName",
+    "spec.schedulerName",
+    "status.phase",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+}
 _MEMORY_DIVISORS = {"1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"}
 _DIVISOR_RULES = (
-    (("limits.cpu", "requests.cpu"), {"1m", "1"}, "only divisor's values 1m and 1 are supported with the cpu resource"),
-    (("limits.memory", "requests.memory"), _MEMORY_DIVISORS,
-     "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the "
-     "memory resource"),
-    (("limits.ephemeral-storage", "requests.ephemeral-storage"), _MEMORY_DIVISORS,
-     "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the "
-     "local ephemeral storage resource"),
+    (
+        ("limits.cpu", "requests.cpu"),
+        {"1m", "1"},
+        "only divisor's values 1m and 1 are supported with the cpu resource",
+    ),
+    (
+        ("limits.memory", "requests.memory"),
+        _MEMORY_DIVISORS,
+        "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the "
+        "memory resource",
+    ),
+    (
+        ("limits.ephemeral-storage", "requests.ephemeral-storage"),
+        _MEMORY_DIVISORS,
+        "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the "
+        "local ephemeral storage resource",
+    ),
 )
 
 Check = Callable[[dict, str], list[FieldError]]
@@ -91,17 +141,23 @@ def _mode(value: int | None, path: str) -> list[FieldError]:
 def _required_fields(*names: str) -> Check:
     def check(source: dict, path: str) -> list[FieldError]:
         return [required(child(path, n), "") for n in names if not source.get(n)]
+
     return check
 
 
 def _partition(source: dict, path: str) -> list[FieldError]:
     partition = source.get("partition", 0)
-    return [] if 0 <= partition <= 255 else [invalid(child(path, "partition"), partition, inclusive_range_error(1, 255))]
+    return (
+        []
+        if 0 <= partition <= 255
+        else [invalid(child(path, "partition"), partition, inclusive_range_error(1, 255))]
+    )
 
 
 def _all(*checks: Check) -> Check:
     def check(source: dict, path: str) -> list[FieldError]:
         return [e for c in checks for e in c(source, path)]
+
     return check
 
 
@@ -140,8 +196,11 @@ def key_to_path(item: dict, path: str) -> list[FieldError]:
 
 
 def _items(source: dict, path: str) -> list[FieldError]:
-    return [e for i, item in enumerate(source.get("items") or [])
-            for e in key_to_path(item, index(child(path, "items"), i))]
+    return [
+        e
+        for i, item in enumerate(source.get("items") or [])
+        for e in key_to_path(item, index(child(path, "items"), i))
+    ]
 
 
 def _secret(source: dict, path: str) -> list[FieldError]:
@@ -178,9 +237,15 @@ def _fc(source: dict, path: str) -> list[FieldError]:
     wwns, wwids = source.get("targetWWNs") or [], source.get("wwids") or []
     errs: list[FieldError] = []
     if not wwns and not wwids:
-        errs.append(required(child(path, "targetWWNs"), "must specify either targetWWNs or wwids, but not both"))
+        errs.append(
+            required(child(path, "targetWWNs"), "must specify either targetWWNs or wwids, but not both")
+        )
     if wwns and wwids:
-        errs.append(invalid(child(path, "targetWWNs"), wwns, "targetWWNs and wwids can not be specified simultaneously"))
+        errs.append(
+            invalid(
+                child(path, "targetWWNs"), wwns, "targetWWNs and wwids can not be specified simultaneously"
+            )
+        )
     if wwns:
         lun = source.get("lun")
         if lun is None:
@@ -196,7 +261,9 @@ def _flocker(source: dict, path: str) -> list[FieldError]:
     if not name and not uuid:
         errs.append(required(path, "one of datasetName and datasetUUID is required"))
     if name and uuid:
-        errs.append(invalid(path, "resource", "datasetName and datasetUUID can not be specified simultaneously"))
+        errs.append(
+            invalid(path, "resource", "datasetName and datasetUUID can not be specified simultaneously")
+        )
     if "/" in name:
         errs.append(invalid(child(path, "datasetName"), name, "must not contain '/'"))
     return errs
@@ -207,8 +274,13 @@ def _flex(source: dict, path: str) -> list[FieldError]:
     for option in source.get("options") or {}:
         namespace = option.split("/", 1)[0] if "/" in option else option
         if ("." + namespace.lower()).endswith((".kubernetes.io", ".k8s.io")):
-            errs.append(invalid(key(child(path, "options"), option), option,
-                                "kubernetes.io and k8s.io namespaces are reserved"))
+            errs.append(
+                invalid(
+                    key(child(path, "options"), option),
+                    option,
+                    "kubernetes.io and k8s.io namespaces are reserved",
+                )
+            )
     return errs
 
 
@@ -243,7 +315,11 @@ def _storageos(source: dict, path: str) -> list[FieldError]:
 def _quobyte(source: dict, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     if not source.get("registry"):
-        errs.append(required(child(path, "registry"), "must be a host:port pair or multiple pairs separated by commas"))
+        errs.append(
+            required(
+                child(path, "registry"), "must be a host:port pair or multiple pairs separated by commas"
+            )
+        )
     if not source.get("volume"):
         errs.append(required(child(path, "volume"), ""))
     return errs
@@ -254,8 +330,9 @@ def _ephemeral(source: dict, path: str) -> list[FieldError]:
     if template is None:
         return [required(child(path, "volumeClaimTemplate"), "")]
     p = child(path, "volumeClaimTemplate")
-    return template_meta(template.get("metadata"), child(p, "metadata")) + pvc_spec(template.get("spec") or {},
-                                                                                    child(p, "spec"))
+    return template_meta(template.get("metadata"), child(p, "metadata")) + pvc_spec(
+        template.get("spec") or {}, child(p, "spec")
+    )
 
 
 def _image(source: dict, path: str, is_pod: bool) -> list[FieldError]:
@@ -264,9 +341,7 @@ def _image(source: dict, path: str, is_pod: bool) -> list[FieldError]:
 
 
 def pull_policy(policy: str, path: str) -> list[FieldError]:
-    if not policy:
-        return [required(path, "")]
-    return supported(policy, ["Always", "IfNotPresent", "Never"], path)
+    return one_of(policy, ["Always", "IfNotPresent", "Never"], path)
 
 
 # --- downward API and projections
@@ -324,7 +399,9 @@ def resource_field_selector(ref: dict, path: str, volume: bool) -> list[FieldErr
         errs.append(required(child(path, "containerName"), ""))
     elif not resource:
         errs.append(required(child(path, "resource"), ""))
-    elif resource not in RESOURCE_FIELD_PATHS and not resource.startswith(("requests.hugepages-", "limits.hugepages-")):
+    elif resource not in RESOURCE_FIELD_PATHS and not resource.startswith(
+        ("requests.hugepages-", "limits.hugepages-")
+    ):
         errs.append(not_supported(child(path, "resource"), resource, RESOURCE_FIELD_PATHS))
     divisor = ref.get("divisor")
     if divisor is None:
@@ -339,8 +416,14 @@ def resource_field_selector(ref: dict, path: str, volume: bool) -> list[FieldErr
         if resource in names and shown not in allowed:
             errs.append(invalid(child(path, "divisor"), resource, msg))
     if resource.startswith(("requests.hugepages-", "limits.hugepages-")) and shown not in _MEMORY_DIVISORS:
-        errs.append(invalid(child(path, "divisor"), resource, "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, "
-                            "1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the hugepages resource"))
+        errs.append(
+            invalid(
+                child(path, "divisor"),
+                resource,
+                "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, "
+                "1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei are supported with the hugepages resource",
+            )
+        )
     return errs
 
 
@@ -350,7 +433,9 @@ def _downward_file(item: dict, path: str) -> list[FieldError]:
     if item.get("fieldRef") is not None:
         errs += object_field_selector(item["fieldRef"], VOLUME_FIELD_PATHS, child(path, "fieldRef"))
         if item.get("resourceFieldRef") is not None:
-            errs.append(invalid(path, "resource", "fieldRef and resourceFieldRef can not be specified simultaneously"))
+            errs.append(
+                invalid(path, "resource", "fieldRef and resourceFieldRef can not be specified simultaneously")
+            )
     elif item.get("resourceFieldRef") is not None:
         errs += resource_field_selector(item["resourceFieldRef"], child(path, "resourceFieldRef"), True)
     else:
@@ -400,10 +485,21 @@ def _projected(source: dict, path: str) -> list[FieldError]:
             p = child(src_path, "serviceAccountToken")
             seconds = token.get("expirationSeconds", 3600)
             if seconds < 600:
-                errs.append(invalid(child(p, "expirationSeconds"), seconds, "may not specify a duration less than 10 minutes"))
+                errs.append(
+                    invalid(
+                        child(p, "expirationSeconds"),
+                        seconds,
+                        "may not specify a duration less than 10 minutes",
+                    )
+                )
             if seconds > 1 << 32:
-                errs.append(invalid(child(p, "expirationSeconds"), seconds,
-                                    "may not specify a duration larger than 2^32 seconds"))
+                errs.append(
+                    invalid(
+                        child(p, "expirationSeconds"),
+                        seconds,
+                        "may not specify a duration larger than 2^32 seconds",
+                    )
+                )
             if not token.get("path"):
                 errs.append(required(child(path, "path"), ""))
             else:
@@ -437,15 +533,26 @@ _POD_SOURCES: dict[str, tuple[str, str, Check]] = {
     "emptyDir": ("emptyDir", "emptyDir", _empty_dir),
     "hostPath": ("hostPath", "hostPath", _host_path),
     "gitRepo": ("gitRepo", "gitRepo", _git_repo),
-    "gcePersistentDisk": ("gcePersistentDisk", "persistentDisk", _all(_required_fields("pdName"), _partition)),
-    "awsElasticBlockStore": ("awsElasticBlockStore", "awsElasticBlockStore",
-                             _all(_required_fields("volumeID"), _partition)),
+    "gcePersistentDisk": (
+        "gcePersistentDisk",
+        "persistentDisk",
+        _all(_required_fields("pdName"), _partition),
+    ),
+    "awsElasticBlockStore": (
+        "awsElasticBlockStore",
+        "awsElasticBlockStore",
+        _all(_required_fields("volumeID"), _partition),
+    ),
     "secret": ("secret", "secret", _secret),
     "nfs": ("nfs", "nfs", _nfs),
     "iscsi": ("iscsi", "iscsi", _iscsi),
     "glusterfs": ("glusterfs", "glusterfs", _required_fields("endpoints", "path")),
     "flocker": ("flocker", "flocker", _flocker),
-    "persistentVolumeClaim": ("persistentVolumeClaim", "persistentVolumeClaim", _required_fields("claimName")),
+    "persistentVolumeClaim": (
+        "persistentVolumeClaim",
+        "persistentVolumeClaim",
+        _required_fields("claimName"),
+    ),
     "rbd": ("rbd", "rbd", _required_fields("monitors", "image")),
     "cinder": ("cinder", "cinder", _required_fields("volumeID")),
     "cephfs": ("cephFS", "cephfs", _required_fields("monitors")),
@@ -493,8 +600,9 @@ _PV_SOURCES: dict[str, tuple[str, str, Check]] = {
 PV_SOURCE_KEYS = tuple(_PV_SOURCES)
 
 
-def _one_source(source: dict, path: str, table: dict[str, tuple[str, str, Check]],
-                extra: dict[str, Check] | None = None) -> list[FieldError]:
+def _one_source(
+    source: dict, path: str, table: dict[str, tuple[str, str, Check]], extra: dict[str, Check] | None = None
+) -> list[FieldError]:
     """Exactly one volume type, each checked by its own rules."""
     count = 0
     errs: list[FieldError] = []
@@ -518,21 +626,25 @@ def _one_source(source: dict, path: str, table: dict[str, tuple[str, str, Check]
     return errs
 
 
-def pod_volumes(volumes: list | None, path: str, pod_name: str = "",
-                is_pod: bool = False) -> tuple[dict[str, dict], list[FieldError]]:
+def pod_volumes(
+    volumes: list | None, path: str, pod_name: str = "", is_pod: bool = False
+) -> tuple[dict[str, dict], list[FieldError]]:
     """ValidateVolumes: returns the valid volumes by name, which mounts may refer to."""
     errs: list[FieldError] = []
     valid: dict[str, dict] = {}
-    created_claims = {f"{pod_name}-{v.get('name', '')}" for v in volumes or [] if pod_name and v.get("ephemeral")}
+    created_claims = {
+        f"{pod_name}-{v.get('name', '')}" for v in volumes or [] if pod_name and v.get("ephemeral")
+    }
     for i, vol in enumerate(volumes or []):
         p = index(path, i)
         name = vol.get("name", "")
-        own = _one_source(vol, p, _POD_SOURCES,
-                          {"image": lambda s, at: _image(s, at, is_pod)})
+        own = _one_source(vol, p, _POD_SOURCES, {"image": lambda s, at: _image(s, at, is_pod)})
         if vol.get("ephemeral") is not None and pod_name and name:
             claim_name = f"{pod_name}-{name}"
-            own += [invalid(child(p, "name"), name, f'PVC name "{claim_name}": {msg}')
-                    for msg in name_is_dns_subdomain(claim_name, False)]
+            own += [
+                invalid(child(p, "name"), name, f'PVC name "{claim_name}": {msg}')
+                for msg in name_is_dns_subdomain(claim_name, False)
+            ]
         own += [required(child(p, "name"), "")] if not name else dns1123_label(name, child(p, "name"))
         if name in valid:
             own.append(duplicate(child(p, "name"), name))
@@ -542,8 +654,13 @@ def pod_volumes(volumes: list | None, path: str, pod_name: str = "",
             valid[name] = vol
         claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
         if claim and claim in created_claims:
-            errs.append(invalid(child(p, "persistentVolumeClaim", "claimName"), claim,
-                                "must not reference a PVC that gets created for an ephemeral volume"))
+            errs.append(
+                invalid(
+                    child(p, "persistentVolumeClaim", "claimName"),
+                    claim,
+                    "must not reference a PVC that gets created for an ephemeral volume",
+                )
+            )
     return valid, errs
 
 
@@ -568,23 +685,41 @@ def volume_mounts(container: dict, volumes: dict[str, dict], path: str) -> list[
         if name in devices:
             errs.append(invalid(child(p, "name"), name, "must not already exist in volumeDevices"))
         if mount_path in devices.values():
-            errs.append(invalid(child(p, "mountPath"), mount_path, "must not already exist as a path in volumeDevices"))
+            errs.append(
+                invalid(
+                    child(p, "mountPath"), mount_path, "must not already exist as a path in volumeDevices"
+                )
+            )
         if (volumes.get(name) or {}).get("image") is not None:
             for field_name in ("subPath", "subPathExpr"):
                 if m.get(field_name):
-                    errs.append(invalid(child(p, field_name), m[field_name], "not allowed in image volume sources"))
+                    errs.append(
+                        invalid(child(p, field_name), m[field_name], "not allowed in image volume sources")
+                    )
         if m.get("subPath"):
             errs += local_descending_path(m["subPath"], child(path, "subPath"))
         if m.get("subPathExpr"):
             if m.get("subPath"):
-                errs.append(invalid(child(p, "subPathExpr"), m["subPathExpr"], "subPathExpr and subPath are mutually exclusive"))
+                errs.append(
+                    invalid(
+                        child(p, "subPathExpr"),
+                        m["subPathExpr"],
+                        "subPathExpr and subPath are mutually exclusive",
+                    )
+                )
             errs += local_descending_path(m["subPathExpr"], child(path, "subPathExpr"))
         propagation = m.get("mountPropagation")
         if propagation is not None:
-            errs += supported(propagation, ["Bidirectional", "HostToContainer", "None"], child(path, "mountPropagation"))
+            errs += supported(
+                propagation, ["Bidirectional", "HostToContainer", "None"], child(path, "mountPropagation")
+            )
             if propagation == "Bidirectional" and not privileged:
-                errs.append(forbidden(child(path, "mountPropagation"),
-                                      "Bidirectional mount propagation is available only to privileged containers"))
+                errs.append(
+                    forbidden(
+                        child(path, "mountPropagation"),
+                        "Bidirectional mount propagation is available only to privileged containers",
+                    )
+                )
         errs += _recursive_read_only(m, child(path, "recursiveReadOnly"))
     return errs
 
@@ -614,9 +749,18 @@ def volume_devices(container: dict, volumes: dict[str, dict], path: str) -> list
             errs.append(required(child(p, "name"), ""))
         if name in names:
             errs.append(invalid(child(p, "name"), name, "must be unique"))
-        if source is not None and source.get("persistentVolumeClaim") is None and source.get("ephemeral") is None:
-            errs.append(invalid(child(p, "name"), name,
-                                "can only use volume source type of PersistentVolumeClaim or Ephemeral for block mode"))
+        if (
+            source is not None
+            and source.get("persistentVolumeClaim") is None
+            and source.get("ephemeral") is None
+        ):
+            errs.append(
+                invalid(
+                    child(p, "name"),
+                    name,
+                    "can only use volume source type of PersistentVolumeClaim or Ephemeral for block mode",
+                )
+            )
         if source is None:
             errs.append(not_found(child(p, "name"), name))
         if not device_path:
@@ -630,7 +774,11 @@ def volume_devices(container: dict, volumes: dict[str, dict], path: str) -> list
         if name in mounts:
             errs.append(invalid(child(p, "name"), name, "must not already exist in volumeMounts"))
         if device_path in mounts.values():
-            errs.append(invalid(child(p, "devicePath"), device_path, "must not already exist as a path in volumeMounts"))
+            errs.append(
+                invalid(
+                    child(p, "devicePath"), device_path, "must not already exist as a path in volumeMounts"
+                )
+            )
         if name:
             names.add(name)
     return errs
@@ -673,17 +821,30 @@ def pv_spec(spec: dict, path: str) -> list[FieldError]:
         if node_affinity.get("required") is not None:
             errs += affinity.node_selector(node_affinity["required"], child(path, "nodeAffinity", "required"))
         else:
-            errs.append(required(child(path, "nodeAffinity", "required"), "must specify required node constraints"))
+            errs.append(
+                required(child(path, "nodeAffinity", "required"), "must specify required node constraints")
+            )
     errs += _one_source(spec, path, _PV_SOURCES)
-    if spec.get("local") is not None and node_affinity is None and not any(
-            spec.get(k) is not None for k in PV_SOURCE_KEYS[:PV_SOURCE_KEYS.index("local")]):
+    if (
+        spec.get("local") is not None
+        and node_affinity is None
+        and not any(spec.get(k) is not None for k in PV_SOURCE_KEYS[: PV_SOURCE_KEYS.index("local")])
+    ):
         errs.append(required(child(path, "nodeAffinity"), "Local volume requires node affinity"))
     host_path = (spec.get("hostPath") or {}).get("path")
     if host_path and posixpath.normpath(host_path) == "/" and policy == "Recycle":
-        errs.append(forbidden(child(path, "persistentVolumeReclaimPolicy"), "may not be 'recycle' for a hostPath mount of '/'"))
+        errs.append(
+            forbidden(
+                child(path, "persistentVolumeReclaimPolicy"),
+                "may not be 'recycle' for a hostPath mount of '/'",
+            )
+        )
     if spec.get("storageClassName"):
-        errs += each_message(child(path, "storageClassName"), spec["storageClassName"],
-                             name_is_dns_subdomain(spec["storageClassName"], False))
+        errs += each_message(
+            child(path, "storageClassName"),
+            spec["storageClassName"],
+            name_is_dns_subdomain(spec["storageClassName"], False),
+        )
     if spec.get("volumeMode") is not None:
         errs += supported(spec["volumeMode"], VOLUME_MODES, child(path, "volumeMode"))
     return errs
@@ -698,13 +859,25 @@ def pv_update(new: dict, old: dict) -> list[FieldError]:
         new_source["csi"] = {k: v for k, v in csi_new.items() if k != "controllerExpandSecretRef"}
     errs: list[FieldError] = []
     if new_source != old_source:
-        errs.append(forbidden("spec.persistentvolumesource", "spec.persistentvolumesource is immutable after creation\n"
-                              + diff.render("core.PersistentVolumeSource", old_source, new_source)))
+        errs.append(
+            forbidden(
+                "spec.persistentvolumesource",
+                "spec.persistentvolumesource is immutable after creation\n"
+                + diff.render("core.PersistentVolumeSource", old_source, new_source),
+            )
+        )
     if new_spec.get("volumeMode") != old_spec.get("volumeMode"):
         errs.append(invalid("volumeMode", new_spec.get("volumeMode"), "field is immutable"))
-    if old_spec.get("nodeAffinity") is not None and new_spec.get("nodeAffinity") != old_spec.get("nodeAffinity"):
-        errs.append(invalid("nodeAffinity", new_spec.get("nodeAffinity"),
-                            "field is immutable, except for updating from beta label to GA"))
+    if old_spec.get("nodeAffinity") is not None and new_spec.get("nodeAffinity") != old_spec.get(
+        "nodeAffinity"
+    ):
+        errs.append(
+            invalid(
+                "nodeAffinity",
+                new_spec.get("nodeAffinity"),
+                "field is immutable, except for updating from beta label to GA",
+            )
+        )
     return errs
 
 
@@ -726,8 +899,11 @@ def pvc_spec(spec: dict, path: str) -> list[FieldError]:
         if q is not None:
             errs += positive_quantity(q, storage_path) or quantity_value("storage", q, storage, storage_path)
     if spec.get("storageClassName"):
-        errs += each_message(child(path, "storageClassName"), spec["storageClassName"],
-                             name_is_dns_subdomain(spec["storageClassName"], False))
+        errs += each_message(
+            child(path, "storageClassName"),
+            spec["storageClassName"],
+            name_is_dns_subdomain(spec["storageClassName"], False),
+        )
     if spec.get("volumeMode") is not None:
         errs += supported(spec["volumeMode"], VOLUME_MODES, child(path, "volumeMode"))
     for name in ("dataSource", "dataSourceRef"):
@@ -736,12 +912,21 @@ def pvc_spec(spec: dict, path: str) -> list[FieldError]:
     ref, source = spec.get("dataSourceRef"), spec.get("dataSource")
     if ref and ref.get("namespace"):
         if source is not None:
-            errs.append(invalid(path, child(path, "dataSource"), "may not be specified when dataSourceRef.namespace is specified"))
+            errs.append(
+                invalid(
+                    path,
+                    child(path, "dataSource"),
+                    "may not be specified when dataSourceRef.namespace is specified",
+                )
+            )
     elif source and ref and any(source.get(k) != ref.get(k) for k in ("apiGroup", "kind", "name")):
         errs.append(invalid(path, child(path, "dataSource"), "must match dataSourceRef"))
     if spec.get("volumeAttributesClassName"):
-        errs += each_message(child(path, "volumeAttributesClassName"), spec["volumeAttributesClassName"],
-                             name_is_dns_subdomain(spec["volumeAttributesClassName"], False))
+        errs += each_message(
+            child(path, "volumeAttributesClassName"),
+            spec["volumeAttributesClassName"],
+            name_is_dns_subdomain(spec["volumeAttributesClassName"], False),
+        )
     return errs
 
 
@@ -749,11 +934,19 @@ def _data_source(ref: dict, path: str) -> list[FieldError]:
     errs = [required(child(path, n), "") for n in ("name", "kind") if not ref.get(n)]
     group = ref.get("apiGroup") or ""
     if not group and ref.get("kind") != "PersistentVolumeClaim":
-        errs.append(invalid(path, ref.get("kind", ""), "must be 'PersistentVolumeClaim' when referencing the default apiGroup"))
+        errs.append(
+            invalid(
+                path,
+                ref.get("kind", ""),
+                "must be 'PersistentVolumeClaim' when referencing the default apiGroup",
+            )
+        )
     if group:
         errs += dns1123_subdomain(group, child(path, "apiGroup"))
     if ref.get("namespace"):
-        errs += each_message(child(path, "namespace"), ref["namespace"], name_is_dns_label(ref["namespace"], False))
+        errs += each_message(
+            child(path, "namespace"), ref["namespace"], name_is_dns_label(ref["namespace"], False)
+        )
     return errs
 
 
@@ -768,16 +961,26 @@ def pvc_update(new: dict, old: dict) -> list[FieldError]:
     compare_new, compare_old = dict(new_spec), dict(old_spec)
     if not old_spec.get("volumeName"):
         compare_old["volumeName"] = new_spec.get("volumeName")
-    upgraded = (annotation in old_ann and old_spec.get("storageClassName") is None
-                and new_spec.get("storageClassName") == old_ann[annotation]
-                and new_ann.get(annotation, old_ann[annotation]) == old_ann[annotation])
+    upgraded = (
+        annotation in old_ann
+        and old_spec.get("storageClassName") is None
+        and new_spec.get("storageClassName") == old_ann[annotation]
+        and new_ann.get(annotation, old_ann[annotation]) == old_ann[annotation]
+    )
     if upgraded:
         compare_new["storageClassName"] = None
     else:
         if new_ann.get(annotation, "") != old_ann.get(annotation, ""):
-            errs.append(invalid(f"metadata.annotations.{annotation}", new_ann.get(annotation, ""), "field is immutable"))
-        if new_spec.get("storageClassName") is not None and old_spec.get("storageClassName") is None and (
-                annotation not in old_ann or new_spec["storageClassName"] == old_ann[annotation]):
+            errs.append(
+                invalid(
+                    f"metadata.annotations.{annotation}", new_ann.get(annotation, ""), "field is immutable"
+                )
+            )
+        if (
+            new_spec.get("storageClassName") is not None
+            and old_spec.get("storageClassName") is None
+            and (annotation not in old_ann or new_spec["storageClassName"] == old_ann[annotation])
+        ):
             compare_new["storageClassName"] = old_spec.get("storageClassName")
     bound = (new.get("status") or {}).get("phase") == "Bound"
     if bound and (new_spec.get("resources") or {}).get("requests") is not None:
@@ -788,9 +991,14 @@ def pvc_update(new: dict, old: dict) -> list[FieldError]:
     if bound and new_spec.get("volumeAttributesClassName") is not None:
         compare_new["volumeAttributesClassName"] = old_spec.get("volumeAttributesClassName")
     if _drop_none(compare_new) != _drop_none(compare_old):
-        errs.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
-                              "volumeAttributesClassName for bound claims\n"
-                              + diff.render("core.PersistentVolumeClaimSpec", compare_old, compare_new)))
+        errs.append(
+            forbidden(
+                "spec",
+                "spec is immutable after creation except resources.requests and "
+                "volumeAttributesClassName for bound claims\n"
+                + diff.render("core.PersistentVolumeClaimSpec", compare_old, compare_new),
+            )
+        )
     errs += _storage_shrink(new_spec, old_spec, old.get("status") or {})
     if new_spec.get("volumeMode") != old_spec.get("volumeMode"):
         errs.append(invalid("volumeMode", new_spec.get("volumeMode"), "field is immutable"))
