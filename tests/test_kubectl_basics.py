@@ -39,10 +39,13 @@ def test_output_formats(kubectl):
         == "helloworld"
     assert "kind: Deployment" in kubectl("get", "deploy", "helloworld", "-o", "yaml")
     names = kubectl("get", "deploy,svc", "-o", "name").split()
-    assert names == ["deployment.apps/helloworld", "service/helloworld-backend"]
+    assert names == ["deployment.apps/helloworld", "service/helloworld-backend", "service/kubernetes"]
     listed = kubectl.json("get", "svc")
     assert listed["kind"] == "List"
-    assert [i["metadata"]["name"] for i in listed["items"]] == ["helloworld-backend"]
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["helloworld-backend", "kubernetes"]
+    kubernetes = kubectl.json("get", "svc", "kubernetes")
+    assert kubernetes["spec"]["clusterIP"] == "10.96.0.1"
+    assert kubernetes["spec"]["ports"][0]["port"] == 443
 
 
 def test_api_resources_and_versions(kubectl):

@@ -82,6 +82,13 @@ def deployment(name: str, replicas: int, *containers: tuple[str, str], labels: d
                                   "spec": {"containers": [{"name": n, "image": i} for n, i in containers]}}}}
 
 
+def subset(want: object, got: object) -> bool:
+    """`got` has every key of `want` with the same value: the server adds defaults we do not pin here."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and subset(v, got[k]) for k, v in want.items())
+    return want == got
+
+
 def rows(table: str) -> list[list[str]]:
     """A printed table's lines split into cells (no cell printed here holds a space)."""
     return [line.split() for line in table.splitlines()]
@@ -418,12 +425,6 @@ def test_create_generators_fill_the_templates(kubectl):
     pod_obj = kubectl.json("get", "pod", "web")
     assert pod_obj["metadata"]["labels"] == {"run": "web"}
     assert [(c["name"], c["image"]) for c in pod_obj["spec"]["containers"]] == [("web", "nginx")]
-
-
-def subset(want: object, got: object) -> bool:
-    if isinstance(want, dict):
-        return isinstance(got, dict) and all(k in got and subset(v, got[k]) for k, v in want.items())
-    return want == got
 
 
 # --- deleting a namespace ---------------------------------------------------------------------------------

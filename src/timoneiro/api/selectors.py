@@ -61,9 +61,10 @@ def parse_labels(text: str) -> Selector:
     reqs: list[Requirement] = []
     i = 0
 
-    def need(cond: bool, what: str) -> None:
+    def need(cond: bool, what: str, comma: bool = True) -> None:
         if not cond:
-            raise SelectorError(f"unable to parse requirement: found '{toks[i] if i < len(toks) else ''}', "
+            found = toks[i] if i < len(toks) else ""
+            raise SelectorError(f"unable to parse requirement: found '{found}'{',' if comma else ''} "
                                 f"expected: {what}")
 
     while i < len(toks):
@@ -94,14 +95,14 @@ def parse_labels(text: str) -> Selector:
             elif toks[i] in ("in", "notin"):
                 op = toks[i]
                 i += 1
-                need(i < len(toks) and toks[i] == "(", "'('")
+                need(i < len(toks) and toks[i] == "(", "'('", comma=False)
                 i += 1
                 values = []
                 while i < len(toks) and toks[i] != ")":
                     if toks[i] != ",":
                         values.append(toks[i])
                     i += 1
-                need(i < len(toks), "')'")
+                need(i < len(toks), "',' or ')'")
                 i += 1
                 reqs.append(Requirement(key, op, tuple(values)))
             else:
@@ -109,6 +110,8 @@ def parse_labels(text: str) -> Selector:
         if i < len(toks):
             need(toks[i] == ",", "','")
             i += 1
+            if i == len(toks):
+                raise SelectorError("found '', expected: identifier after ','")
     for r in reqs:
         _check_key(r.key)
     return tuple(reqs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from timoneiro.api.kinds import Kind, Strategy, _validation
 
 
@@ -64,6 +66,18 @@ class NamespaceStrategy(Strategy):
 
     def prepare_for_delete(self, kind: Kind, obj: dict) -> None:
         obj.setdefault("status", {})["phase"] = "Terminating"
+
+
+class SecretStrategy(Strategy):
+    def default(self, kind: Kind, obj: dict) -> None:
+        """stringData is write-only: its values join data, base64-encoded, as the v1 conversion does."""
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict):
+            data = obj.get("data") or {}
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
+        super().default(kind, obj)
 
 
 class ServiceStrategy(Strategy):
@@ -147,6 +161,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Pod"): PodStrategy(),
     ("", "Namespace"): NamespaceStrategy(),
     ("", "Service"): ServiceStrategy(),
+    ("", "Secret"): SecretStrategy(),
     ("", "PersistentVolume"): PendingPhaseStrategy(),
     ("", "PersistentVolumeClaim"): PendingPhaseStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),

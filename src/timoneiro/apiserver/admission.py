@@ -32,9 +32,7 @@ class NamespaceLifecycle:
         if entry is None:
             raise errors.namespace_not_found(ctx.namespace)
         if b'"deletionTimestamp"' in entry.data and decode(entry)["metadata"].get("deletionTimestamp"):
-            raise errors.forbidden(kind, new["metadata"].get("name", ""),
-                                   f"unable to create new content in namespace {ctx.namespace} because it is "
-                                   "being terminated")
+            raise errors.namespace_terminating(kind, new["metadata"].get("name", ""), ctx.namespace)
 
 
 class ServiceAddresses:
@@ -96,6 +94,10 @@ class ServiceAddresses:
             for port in spec.get("ports") or []:
                 port.pop("nodePort", None)
 
+    def first_ip(self) -> str:
+        """The kubernetes Service's address: the first in the range, as upstream reserves it."""
+        return str(self.network.network_address + 1)
+
     def _allocate_ip(self, kind: Kind, name: str, spec: dict, used: set[str]) -> None:
         wanted = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
         if wanted == "None":
@@ -119,12 +121,12 @@ class ServiceAddresses:
         size = self.network.num_addresses
         base = int(self.network.network_address)
         for _ in range(64):
-            candidate = str(ipaddress.ip_address(base + random.randrange(10, size - 1)))
+            candidate = str(ipaddress.ip_address(base + random.randrange(2, size - 1)))
             if candidate not in used:
                 spec["clusterIP"] = candidate
                 spec["clusterIPs"] = [candidate]
                 return
-        for offset in range(1, size - 1):
+        for offset in range(2, size - 1):
             candidate = str(ipaddress.ip_address(base + offset))
             if candidate not in used:
                 spec["clusterIP"] = candidate

@@ -23,7 +23,7 @@ from timoneiro.apiserver.auth import AllowAll
 from timoneiro.apiserver.crds import CRDServing
 from timoneiro.apiserver.generic import Context, GenericStore
 from timoneiro.apiserver.handlers import Handlers
-from timoneiro.apiserver.http import Request, respond, respond_error, respond_object
+from timoneiro.apiserver.http import BodyError, Request, respond, respond_error, respond_object
 from timoneiro.apiserver.requestinfo import RequestInfo, parse
 from timoneiro.apiserver.subresources import Subresources
 from timoneiro.storage.cache import WatchCache
@@ -50,7 +50,8 @@ class APIServer:
         self.handlers = Handlers(self)
         self.subresources = Subresources(self)
         self.crds = CRDServing(self)
-        self.generic.mutators += [NamespaceLifecycle(self.cache), ServiceAddresses(self.cache), self.crds.mutate]
+        self.service_addresses = ServiceAddresses(self.cache)
+        self.generic.mutators += [NamespaceLifecycle(self.cache), self.service_addresses, self.crds.mutate]
         self.generic.after_write.append(self.crds.on_write)
         self.auth = AllowAll()
         self._openapi = None
@@ -62,12 +63,30 @@ class APIServer:
         await self.store.start()
         await self.cache.start()
         self.crds.load()
+        await self._bootstrap()
+        self._compactor = asyncio.get_running_loop().create_task(self._compact_periodically())
+
+    async def _bootstrap(self) -> None:
+        """What kube-apiserver creates for itself: the system namespaces and the kubernetes Service."""
         namespaces = self.registry.get("", "v1", "namespaces")
         for name in BOOTSTRAP_NAMESPACES:
-            if self.cache.get(namespaces.key(None, name)) is None:
-                with contextlib.suppress(errors.APIError):
-                    await self.generic.create(Context(), namespaces, {"metadata": {"name": name}})
-        self._compactor = asyncio.get_running_loop().create_task(self._compact_periodically())
+            await self._ensure(namespaces, None, {"metadata": {"name": name}})
+        host, _, port = self.address.rpartition(":")
+        labels = {"component": "apiserver", "provider": "kubernetes"}
+        await self._ensure(self.registry.get("", "v1", "services"), "default", {
+            "metadata": {"name": "kubernetes", "labels": labels},
+            "spec": {"type": "ClusterIP", "clusterIP": self.service_addresses.first_ip(),
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": int(port)}],
+                     "sessionAffinity": "None"}})
+        await self._ensure(self.registry.get("", "v1", "endpoints"), "default", {
+            "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": host}],
+                         "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}]}]})
+
+    async def _ensure(self, kind: Kind, namespace: str | None, obj: dict) -> None:
+        if self.cache.get(kind.key(namespace, obj["metadata"]["name"])) is None:
+            with contextlib.suppress(errors.APIError):
+                await self.generic.create(Context(namespace=namespace), kind, obj)
 
     async def stop(self) -> None:
         if self._compactor:
@@ -124,6 +143,8 @@ class APIServer:
             await self.route(req, send)
         except errors.APIError as e:
             await respond_error(send, e)
+        except BodyError as e:
+            await respond_error(send, errors.bad_request(e.detail))
         except Exception as e:  # a bug: answer as kube-apiserver does, and log it
             log.exception("request %s %s failed", req.method, req.path)
             await respond_error(send, errors.internal(str(e)))

@@ -69,6 +69,35 @@ def invalid(kind: Kind, name: str, errors: list[FieldError]) -> APIError:
     return APIError(422, "Invalid", f'{kind.qualified_kind} "{name}" is invalid: {aggregate(errors)}', details)
 
 
+def options_invalid(options_kind: str, errors: list[FieldError]) -> APIError:
+    """A bad query option: kube-apiserver validates them as a CreateOptions/PatchOptions/... object."""
+    return APIError(422, "Invalid", f'{options_kind}.meta.k8s.io "" is invalid: {aggregate(errors)}',
+                    {"group": "meta.k8s.io", "kind": options_kind, "causes": [e.cause() for e in errors]})
+
+
+def unrecognized(kind: Kind, detail: str, body: bytes, yaml: bool) -> APIError:
+    """A body that does not decode, shown (as upstream shows it) by its first 30 bytes."""
+    head = body[:30]
+    shown = (head.hex() if yaml else head.decode("utf-8", "replace")) if body else "<empty>"
+    if len(body) > 30:
+        shown += " ..."
+    return bad_request(f"the object provided is unrecognized (must be of type {kind.kind}): {detail} ({shown})")
+
+
+def stale_precondition(kind: Kind, name: str, wanted: str, actual: str) -> APIError:
+    return APIError(409, "Conflict", f'Operation cannot be fulfilled on {kind.kind} "{name}": the ResourceVersion '
+                    f"in the precondition ({wanted}) does not match the ResourceVersion in record ({actual}). "
+                    "The object might have been modified", {"name": name, "kind": kind.kind})
+
+
+def namespace_terminating(kind: Kind, name: str, namespace: str) -> APIError:
+    err = forbidden(kind, name, f"unable to create new content in namespace {namespace} because it is being "
+                    "terminated")
+    err.details["causes"] = [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                              "message": f"namespace {namespace} is being terminated"}]
+    return err
+
+
 def forbidden(kind: Kind, name: str, why: str) -> APIError:
     subject = f'{kind.qualified_resource} "{name}"' if name else kind.qualified_resource
     return APIError(403, "Forbidden", f"{subject} is forbidden: {why}", _details(name, kind))

@@ -91,6 +91,7 @@ class GenericStore:
     # writes
 
     async def create(self, ctx: Context, kind: Kind, obj: dict) -> dict:
+        obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
         m = meta(obj)
         if not m.get("name") and m.get("generateName"):
             m["name"] = generate_name(m["generateName"])
@@ -112,9 +113,11 @@ class GenericStore:
             raise errors.invalid(kind, m.get("name", ""), errs)
         for hook in self.validators:
             hook(ctx, kind, obj, None)
-        if ctx.dry_run:
-            return obj
         key = kind.key(ctx.namespace, m["name"])
+        if ctx.dry_run:
+            if self.cache.get(key) is not None:
+                raise errors.already_exists(kind, m["name"])
+            return obj
         try:
             kv = await self.store.create(key, encode(self.to_storage(kind, obj)))
         except KeyExists:
@@ -221,9 +224,7 @@ class GenericStore:
                 raise errors.conflict(kind, name, f"Precondition failed: UID in precondition: {opts.uid}, "
                                       f"UID in object meta: {m.get('uid')}")
             if opts.resource_version and opts.resource_version != m.get("resourceVersion"):
-                raise errors.conflict(kind, name, "Precondition failed: ResourceVersion in precondition: "
-                                      f"{opts.resource_version}, ResourceVersion in object meta: "
-                                      f"{m.get('resourceVersion')}")
+                raise errors.stale_precondition(kind, name, opts.resource_version, m.get("resourceVersion", ""))
             pending = self._pending_deletion(kind, obj, opts)
             if pending is None:
                 if ctx.dry_run:

@@ -10,10 +10,11 @@ import orjson
 
 from timoneiro.api import selectors
 from timoneiro.api.decoding import DecodeError, prune
+from timoneiro.api.field import Rendered, not_supported, required
 from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors
 from timoneiro.apiserver.generic import Context, DeleteOptions, decode
-from timoneiro.apiserver.http import Request, respond, respond_object
+from timoneiro.apiserver.http import BodyError, Request, respond, respond_object
 from timoneiro.apiserver.managedfields import manager_from_user_agent
 from timoneiro.apiserver.requestinfo import RequestInfo, flag
 from timoneiro.storage.cache import Entry
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from timoneiro.apiserver.app import APIServer
 
 # kinds whose delete answers with the deleted object rather than a Status
+OPTIONS_KINDS = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
+                 "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}
 RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces")}
 FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
 MERGE_TYPES = ("application/json-patch+json", "application/merge-patch+json",
@@ -30,7 +33,10 @@ MERGE_TYPES = ("application/json-patch+json", "application/merge-patch+json",
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
-    return [(b"warning", f'299 - "{w}"'.encode()) for w in warnings]
+    """RFC 7234 warnings: code 299, agent "-", the text quoted with its quotes escaped."""
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return [(b"warning", f"299 - {quoted(w)}".encode()) for w in warnings]
 
 
 class Handlers:
@@ -41,8 +47,14 @@ class Handlers:
 
     def context(self, req: Request, info: RequestInfo, kind: Kind) -> Context:
         dry = req.query.get("dryRun", "")
+        options = OPTIONS_KINDS.get(info.verb, "CreateOptions")
         if dry and dry != "All":
-            raise errors.bad_request(f'Invalid dryRun value: "{dry}"; only "All" is supported')
+            raise errors.options_invalid(options, [not_supported("dryRun", Rendered(f'[]string{{"{dry}"}}'),
+                                                                 ["All"])])
+        mode = req.query.get("fieldValidation", "")
+        if mode not in ("", *FIELD_VALIDATION):
+            raise errors.options_invalid(options, [not_supported("fieldValidation", mode,
+                                                                 sorted(["", *FIELD_VALIDATION]))])
         manager = req.query.get("fieldManager") or manager_from_user_agent(req.headers.get("user-agent", ""))
         return Context(namespace=info.namespace if kind.namespaced else None, dry_run=dry == "All",
                        field_manager=manager, subresource=info.subresource,
@@ -51,19 +63,24 @@ class Handlers:
     # decoding
 
     async def decode_body(self, req: Request, kind: Kind, ctx: Context, as_kind: str | None = None) -> dict:
-        obj = await req.json()
+        try:
+            obj = await req.json()
+        except BodyError as e:
+            raise errors.unrecognized(kind, e.detail, e.body, e.yaml) from None
         if not isinstance(obj, dict):
             raise errors.bad_request(f"the object provided is unrecognized: expected a JSON object, "
                                      f"got {type(obj).__name__}")
         want_kind = as_kind or kind.kind
         api_version, got_kind = obj.get("apiVersion"), obj.get("kind")
-        if api_version and as_kind is None and api_version != kind.api_version:
-            raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected "
-                                     f"API version ({kind.api_version})")
         if got_kind and got_kind != want_kind:
-            raise errors.bad_request(f"{got_kind} in version \"{kind.version}\" cannot be handled as a "
-                                     f"{want_kind}: no kind \"{got_kind}\" is registered for version "
-                                     f"\"{api_version}\" in scheme")
+            internal = (kind.group.split(".")[0] or "core") if kind.group != "apiextensions.k8s.io" else "apiextensions"
+            raise errors.bad_request(f'{got_kind} in version "{kind.version}" cannot be handled as a {want_kind}: '
+                                     f"converting ({(api_version or kind.api_version).rpartition('/')[2]}.{got_kind})"
+                                     f" to ({internal}.{want_kind}): unknown conversion")
+        if api_version and as_kind is None and api_version != kind.api_version:
+            raise errors.bad_request(f'{want_kind} in version "{kind.version}" cannot be handled as a {want_kind}: '
+                                     f'no kind "{got_kind or want_kind}" is registered for version "{api_version}" '
+                                     f'in scheme "pkg/api/legacyscheme/scheme.go:30"')
         if as_kind is None:
             obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
             self.prune_unknown(req, kind, ctx, obj)
@@ -81,9 +98,7 @@ class Handlers:
         return obj
 
     def prune_unknown(self, req: Request, kind: Kind, ctx: Context, obj: dict) -> None:
-        mode = req.query.get("fieldValidation", "Warn") or "Warn"
-        if mode not in FIELD_VALIDATION:
-            raise errors.bad_request(f"fieldValidation parameter unsupported: {mode}")
+        mode = req.query.get("fieldValidation") or "Warn"
         if kind.crd is not None:
             return  # custom resources are pruned against their schema when validated
         try:
@@ -332,10 +347,12 @@ class Handlers:
         from timoneiro.apiserver import managedfields
 
         if not req.query.get("fieldManager"):
-            raise errors.bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
-                                     "is required for apply patch")
+            raise errors.options_invalid("PatchOptions", [required("fieldManager", "is required for apply patch")])
         req.headers["content-type"] = "application/yaml"
-        applied = await req.json()
+        try:
+            applied = await req.json()
+        except BodyError as e:
+            raise errors.unrecognized(kind, e.detail, e.body, e.yaml) from None
         if not isinstance(applied, dict):
             raise errors.bad_request("error decoding YAML: the apply configuration must be an object")
         force = flag(req.query, "force")

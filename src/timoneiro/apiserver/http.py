@@ -53,7 +53,10 @@ class Request:
         return self._body
 
     async def json(self) -> object:
-        """The body as JSON or YAML, whichever its content type says (JSON when unsure)."""
+        """The body as JSON or YAML, whichever its content type says (JSON when unsure).
+
+        Raises BodyError with the decoder's words, which callers put in context.
+        """
         raw = await self.body()
         if self.content_type == "application/vnd.kubernetes.protobuf":
             from timoneiro.apiserver import protobuf
@@ -65,17 +68,43 @@ class Request:
         if "protobuf" in self.content_type or "cbor" in self.content_type:
             raise errors.APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown "
                                   "format - accepted media types include: application/json, application/yaml")
-        if not raw.strip():
-            raise errors.bad_request("the body of the request was empty")
         if "yaml" in self.content_type:
             try:
-                return yaml.safe_load(raw)
+                return yaml.safe_load(raw) if raw.strip() else _empty_json(raw)
+            except yaml.MarkedYAMLError as e:
+                line = e.problem_mark.line + 1 if e.problem_mark else 0
+                problem = (e.problem or "").replace(" here", " in this context")
+                raise BodyError(f"yaml: line {line}: {problem}", raw, True) from None
             except yaml.YAMLError as e:
-                raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
+                raise BodyError(f"yaml: {e}", raw, True) from None
         try:
-            return orjson.loads(raw)
+            return orjson.loads(raw) if raw.strip() else _empty_json(raw)
         except orjson.JSONDecodeError as e:
-            raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+            raise BodyError(f"couldn't get version/kind; json parse error: {go_json_error(e, raw)}", raw,
+                            False) from None
+
+
+class BodyError(Exception):
+    """A request body that does not decode: the decoder's message and the bytes it choked on."""
+
+    def __init__(self, detail: str, body: bytes, yaml: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.body = body
+        self.yaml = yaml
+
+
+def _empty_json(raw: bytes):
+    raise BodyError("couldn't get version/kind; json parse error: unexpected end of JSON input", raw, False)
+
+
+def go_json_error(e: orjson.JSONDecodeError, raw: bytes) -> str:
+    """What Go's encoding/json says where orjson failed."""
+    pos = min(e.pos, len(raw))
+    rest = raw[pos:].lstrip()
+    if not rest or "unexpected end" in e.msg or "EOF" in e.msg:
+        return "unexpected end of JSON input"
+    return f"invalid character {chr(rest[0])!r} looking for beginning of value"
 
 
 def wants_yaml(accept: str) -> bool:

@@ -20,7 +20,8 @@ def free_port() -> int:
 
 async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
                 started: asyncio.Future | None = None, stop: asyncio.Event | None = None) -> None:
-    """Start storage and the HTTP listener; run until `stop` is set (or forever)."""
+    """Start storage, the HTTP listener and the controllers that keep the API's own objects (namespaces)
+    working; run until `stop` is set (or forever)."""
     api = APIServer(data_dir, f"{host}:{port}")
     await api.start()
     config = uvicorn.Config(api, host=host, port=port, loop="none", http="httptools", lifespan="off",
@@ -33,6 +34,10 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
             await task
             raise RuntimeError("the API server did not start")
         await asyncio.sleep(0.005)
+    from timoneiro.controllers.manager import ControllerManager
+
+    controllers = ControllerManager(f"http://{host}:{port}")
+    await controllers.start()
     if started is not None:
         started.set_result(api)
     try:
@@ -40,11 +45,13 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
             await task
         else:
             await stop.wait()
+            await controllers.stop()
             api.close_watches()  # open watches would hold uvicorn's graceful shutdown
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     finally:
+        await controllers.stop()  # idempotent: already stopped on a clean stop
         await api.stop()
 
 

@@ -11,8 +11,8 @@ import asyncio
 import bisect
 import contextlib
 from collections import deque
-from sys import intern
 from collections.abc import Callable
+from sys import intern
 
 import orjson
 
