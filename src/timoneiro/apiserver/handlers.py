@@ -154,10 +154,20 @@ class Handlers:
         if labels is None and fields is None:
             return None
 
+        by_meta = fields is not None and any(f.startswith("metadata.") for f, _, _ in fields)
+
         def match(entry: Entry) -> bool:
             if labels is not None and not selectors.matches(labels, entry.labels):
                 return False
-            return fields is None or selectors.fields_match(fields, entry.fields)
+            if fields is None:
+                return True
+            values = entry.fields
+            if by_meta:  # name and namespace are read from the key, not kept per entry
+                parts = entry.key.split("/")
+                values = {**values, "metadata.name": parts[-1]}
+                if kind.namespaced:
+                    values["metadata.namespace"] = parts[-2]
+            return selectors.fields_match(fields, values)
         return match
 
     async def list(self, req: Request, send, info: RequestInfo, kind: Kind) -> None:

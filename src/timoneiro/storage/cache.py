@@ -151,7 +151,9 @@ class WatchCache:
         # orjson's result keeps its whole write buffer alive: an exact-size copy is all we keep
         data = bytes(memoryview(orjson.dumps(obj)))
         labels = {intern(k): intern(v) for k, v in (meta.get("labels") or {}).items() if isinstance(v, str)}
-        fields = {intern(k): intern(v) for k, v in self.describe(key, obj).items()}
+        # only non-empty values are kept: absent reads as "", and the key already holds name and namespace
+        fields = {intern(k): intern(v) for k, v in self.describe(key, obj).items()
+                  if v and not k.startswith("metadata.")}
         return Entry(key, data, rev, create_rev, labels, fields)
 
     def _put(self, entry: Entry) -> None:
