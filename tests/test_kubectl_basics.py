@@ -101,3 +101,32 @@ def test_not_found_and_unknown_kind_errors(kubectl):
     proc = kubectl.run("get", "pods", "-n", "ghost", check=False)
     assert proc.returncode == 0
     assert "No resources found in ghost namespace." in proc.stderr
+
+
+def test_concurrent_services_never_share_a_node_port(server):
+    """Node ports and cluster IPs are unique even when many Services are created at once."""
+    import asyncio
+
+    import httpx
+
+    async def create_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            body = lambda i: {"metadata": {"name": f"s{i}"},  # noqa: E731
+                              "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
+            first = await asyncio.gather(*(c.post("/api/v1/namespaces/default/services", json=body(i))
+                                           for i in range(60)))
+            fixed = {"metadata": {"name": "x"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30555}]}}
+            same = await asyncio.gather(*(c.post("/api/v1/namespaces/default/services",
+                                                 json={**fixed, "metadata": {"name": f"fixed{i}"}}) for i in range(5)))
+            return list(first) + list(same)
+
+    responses = asyncio.run(create_all())
+    created = [r.json() for r in responses if r.status_code == 201]
+    ports = [s["spec"]["ports"][0]["nodePort"] for s in created]
+    ips = [s["spec"]["clusterIP"] for s in created]
+    assert len(ports) == len(set(ports)) and len(ips) == len(set(ips))
+    assert sum(1 for p in ports if p == 30555) == 1
+    refused = [r.json() for r in responses if r.status_code == 422]
+    assert len(refused) == 4
+    assert refused[0]["message"].endswith("spec.ports[0].nodePort: Invalid value: 30555: provided port is already "
+                                          "allocated")

@@ -38,18 +38,29 @@ class NamespaceLifecycle:
 class ServiceAddresses:
     """Allocate cluster IPs from the service CIDR and node ports from 30000-32767, without collisions."""
 
+
     def __init__(self, cache: WatchCache, cidr: str = "10.96.0.0/12") -> None:
         self.cache = cache
         self.network = ipaddress.ip_network(cidr)
-        self.reserved_ips: set[str] = set()
-        self.reserved_ports: set[int] = set()
+        # addresses handed to writes still in flight (value -> service key), so that concurrent writes
+        # cannot take the same one; a finished write is in the cache, which _in_use reads
+        self._reserved: dict[str | int, str] = {}
 
     def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
         if kind.group or kind.kind != "Service":
             return
         spec = new.setdefault("spec", {})
         name = new["metadata"].get("name", "")
+        owner = f'{new["metadata"].get("namespace")}/{name}'
         used_ips, used_ports = self._in_use(new["metadata"].get("namespace"), name)
+        self._add_reserved(owner, used_ips, used_ports)
+        self._assign(kind, name, spec, old, used_ips, used_ports)
+        if not ctx.dry_run:
+            self._reserve(owner, spec)
+            ctx.on_done.append(lambda: self._release(owner))
+
+    def _assign(self, kind: Kind, name: str, spec: dict, old: dict | None, used_ips: set[str],
+                used_ports: set[int]) -> None:
         stype = spec.get("type") or "ClusterIP"
         if stype == "ExternalName":
             spec.pop("clusterIP", None)
@@ -93,6 +104,23 @@ class ServiceAddresses:
         else:
             for port in spec.get("ports") or []:
                 port.pop("nodePort", None)
+
+    def _add_reserved(self, owner: str, ips: set[str], ports: set[int]) -> None:
+        for value, holder in self._reserved.items():
+            if holder != owner:
+                (ports if isinstance(value, int) else ips).add(value)
+
+    def _reserve(self, owner: str, spec: dict) -> None:
+        for ip in spec.get("clusterIPs") or []:
+            if ip != "None":
+                self._reserved[ip] = owner
+        for port in spec.get("ports") or []:
+            if port.get("nodePort"):
+                self._reserved[port["nodePort"]] = owner
+
+    def _release(self, owner: str) -> None:
+        for value in [v for v, holder in self._reserved.items() if holder == owner]:
+            del self._reserved[value]
 
     def first_ip(self) -> str:
         """The kubernetes Service's address: the first in the range, as upstream reserves it."""

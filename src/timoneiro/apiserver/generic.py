@@ -31,6 +31,12 @@ class Context:
     subresource: str = ""
     user: object = None
     warnings: list[str] = field(default_factory=list)
+    # run when the write has finished, stored or not (admission steps release what they reserved)
+    on_done: list[Callable[[], None]] = field(default_factory=list)
+
+    def done(self) -> None:
+        while self.on_done:
+            self.on_done.pop()()
 
 
 @dataclass
@@ -91,6 +97,12 @@ class GenericStore:
     # writes
 
     async def create(self, ctx: Context, kind: Kind, obj: dict) -> dict:
+        try:
+            return await self._create(ctx, kind, obj)
+        finally:
+            ctx.done()
+
+    async def _create(self, ctx: Context, kind: Kind, obj: dict) -> dict:
         obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
         m = meta(obj)
         if not m.get("name") and m.get("generateName"):
@@ -134,6 +146,13 @@ class GenericStore:
         Returns (object, created). A resourceVersion the transform leaves in the new object is a
         precondition (409 on mismatch); without one the write retries on conflicts.
         """
+        try:
+            return await self._update(ctx, kind, name, transform, create_on_missing)
+        finally:
+            ctx.done()
+
+    async def _update(self, ctx: Context, kind: Kind, name: str, transform: Callable[[dict], dict],
+                      create_on_missing: bool) -> tuple[dict, bool]:
         key = kind.key(ctx.namespace, name)
         for _ in range(10):
             await self.cache.fresh()
@@ -142,7 +161,7 @@ class GenericStore:
                 new = transform(None) if create_on_missing else None
                 if new is None:
                     raise errors.not_found(kind, name)
-                return await self.create(ctx, kind, new), True
+                return await self._create(ctx, kind, new), True
             old = self.to_version(kind, decode(entry))
             new = transform(copy.deepcopy(old))
             wanted_rv = meta(new).get("resourceVersion")
