@@ -2,7 +2,9 @@
 
     python benchmarks/apiserver.py [--pods 10000] [--memory-pods 100000] [--concurrency 32]
 
-The server runs in its own process (as in production); the client is aiohttp with N concurrent requests.
+The server runs in its own process (as in production). Two clients drive it with N concurrent requests:
+aiohttp (a Python asyncio client, as the issue's reference figures used) and wrk (a C client, installed
+from Debian if missing), whose figures show what the server itself sustains on the same cores.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -176,6 +180,37 @@ async def watch_fanout(base: str, watchers: int) -> None:
               f"   p99 {lat[int(0.99 * len(lat))] * 1000:.1f} ms   last {lat[-1] * 1000:.1f} ms", flush=True)
 
 
+WRK_CREATE = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"wrk-' .. counter .. '","namespace":"wrk",'
+    .. '"labels":{"app":"bench"}},"spec":{"containers":[{"name":"app","image":"registry.example/bench/app:1.2.3",'
+    .. '"ports":[{"containerPort":8080}],"resources":{"requests":{"cpu":"100m","memory":"128Mi"}}}]}}'
+  return wrk.format("POST", "/api/v1/namespaces/wrk/pods", {["Content-Type"]="application/json"}, body)
+end
+"""
+
+
+def wrk(base: str, concurrency: int, seconds: int, path: str, script: str | None = None) -> str:
+    """Run wrk (installing it from Debian if it is missing) and summarise its figures."""
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    args = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        if script:
+            lua.write(script)
+            lua.flush()
+            args += ["-s", lua.name]
+        out = subprocess.run(args + [base + path], capture_output=True, text=True, check=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"50%\s+([\d.]+\w+)", out)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return (f"{float(rate.group(1)):>9.0f} req/s   p50 {p50.group(1):>8}   p99 {p99.group(1):>8}"
+            + (f"   ({errors.group(1)} errors)" if errors else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=10000)
@@ -191,13 +226,20 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             import httpx
 
-            for _ in range(200):
+            deadline = time.monotonic() + 60
+            while True:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the API server did not start")
                 try:
                     if httpx.get(base + "/readyz").status_code == 200:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.05)
             print(f"timoneiro API server, {os.cpu_count()} cores, {args.concurrency} concurrent requests", flush=True)
+            httpx.post(base + "/api/v1/namespaces", json={"metadata": {"name": "wrk"}}).raise_for_status()
+            print(f"{'create pod (wrk)':<28} {wrk(base, args.concurrency, 10, '/', WRK_CREATE)}", flush=True)
+            print(f"{'get pod (wrk)':<28} {wrk(base, args.concurrency, 10, '/api/v1/namespaces/wrk/pods/wrk-100')}",
+                  flush=True)
             asyncio.run(bench(base, args, server.pid))
         finally:
             server.terminate()

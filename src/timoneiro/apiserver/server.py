@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import threading
 
@@ -40,16 +41,17 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
     await controllers.start()
     if started is not None:
         started.set_result(api)
+    if stop is None:  # in the foreground: SIGTERM and SIGINT stop it cleanly
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        if stop is None:
+        await asyncio.wait([task, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        await controllers.stop()
+        api.close_watches()  # open watches would hold uvicorn's graceful shutdown
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        else:
-            await stop.wait()
-            await controllers.stop()
-            api.close_watches()  # open watches would hold uvicorn's graceful shutdown
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     finally:
         await controllers.stop()  # idempotent: already stopped on a clean stop
         await api.stop()
