@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 
 from timoneiro.api.field import FieldError
 
+# metadata a status write may not change, per kind (upstream's status strategies' reset fields)
+STATUS_RESET_METADATA: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+    ("apps", "Deployment"): (("metadata", "labels"),),
+    ("apps", "ReplicaSet"): (("metadata", "labels"),),
+    ("apps", "StatefulSet"): (("metadata", "labels"),),
+    ("apps", "DaemonSet"): (("metadata", "labels"),),
+    ("", "Pod"): (("metadata", "ownerReferences"), ("metadata", "deletionTimestamp")),
+}
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -61,14 +69,20 @@ class Strategy:
         return any(new.get(k) != old.get(k) for k in keys)
 
     def prepare_for_status_update(self, kind: Kind, new: dict, old: dict) -> dict:
-        """A status write changes status only (and nothing else), as upstream's status strategies do."""
-        out = dict(old)
-        out["metadata"] = dict(old["metadata"])
-        out["metadata"]["resourceVersion"] = new.get("metadata", {}).get("resourceVersion", "")
-        if "status" in new:
-            out["status"] = new["status"]
-        else:
-            out.pop("status", None)
+        """A status write keeps everything but status and metadata as it was (upstream's status strategies
+        reset the spec); metadata the status strategy resets comes from the old object too."""
+        out = {k: v for k, v in new.items() if k in ("apiVersion", "kind", "metadata", "status")}
+        for key, value in old.items():
+            if key not in ("apiVersion", "kind", "metadata", "status"):
+                out[key] = value
+        if "status" not in new and "status" in old:
+            out["status"] = old["status"]
+        for path in kind.reset_fields("status"):
+            if path[0] == "metadata" and len(path) == 2:
+                if path[1] in old["metadata"]:
+                    out["metadata"][path[1]] = old["metadata"][path[1]]
+                else:
+                    out["metadata"].pop(path[1], None)
         return out
 
     def create_on_update(self, kind: Kind) -> bool:
@@ -205,7 +219,7 @@ class Kind:
         if "status" not in self.subresources:
             return []
         if subresource == "status":
-            return [("spec",), ("metadata", "labels"), ("metadata", "annotations")]
+            return [("spec",), *STATUS_RESET_METADATA.get((self.group, self.kind), ())]
         return [("status",)]
 
     def key(self, namespace: str | None, name: str) -> str:
