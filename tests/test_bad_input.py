@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from controller_testing import eventually
+
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
 JSON = {"Content-Type": "application/json"}
@@ -57,6 +59,22 @@ def stored(http: httpx.Client) -> dict[str, list]:
     """Everything a bad request could have touched, to compare before and after it."""
     return {path: http.get(path).json()["items"] for path in
             ("/api/v1/configmaps", "/api/v1/namespaces", "/apis/apps/v1/deployments", "/api/v1/services")}
+
+
+def rolled_out(http: httpx.Client, name: str) -> None:
+    """Wait for the deployment controller's last write to a new Deployment: with no kubelet to run its pods,
+    the status that counts them all updated (its ReplicaSet has created them) and none available."""
+
+    def done() -> bool:
+        d = http.get(f"{DEPLOY}/{name}").json()
+        status, want = d.get("status", {}), d["spec"]["replicas"]
+        assert status.get("observedGeneration") == d["metadata"]["generation"], status
+        assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
+        assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
+            {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
+        return True
+
+    eventually(done, timeout=20)
 
 
 @pytest.fixture
@@ -185,6 +203,7 @@ def test_unknown_field_with_kubectl(kubectl, http):
 def test_duplicate_create(http, kubectl):
     http.post(CM, json=configmap("dup", a="1")).raise_for_status()
     http.post(DEPLOY, json=deployment("web")).raise_for_status()
+    rolled_out(http, "web")  # the controllers write its status and revision; then nothing touches it
     before = stored(http)
     details = failure(http.post(CM, json=configmap("dup", a="2")), 409, "AlreadyExists",
                       'configmaps "dup" already exists')

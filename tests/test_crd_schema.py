@@ -222,3 +222,18 @@ def test_preserve_unknown_fields_at_the_root():
               "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string", "default": "z"}}}}}
     out, errs, unknown = prune_default_validate({**BASE, "free": 1, "spec": {}}, schema)
     assert out["free"] == 1 and out["spec"] == {"a": "z"} and unknown == [] and errs == []
+
+
+@pytest.mark.parametrize(("schema", "value", "expected"), [
+    ({"type": "number", "multipleOf": 2500000.5}, 1.5,
+     "spec.n: Invalid value: 1.5: spec.n in body should be a multiple of 2.5000005e+06"),
+    ({"type": "number", "maximum": 0.00001}, 1.5,
+     "spec.n: Invalid value: 1.5: spec.n in body should be less than or equal to 1e-05"),
+    ({"type": "number", "minimum": 2.0}, 1.5,
+     "spec.n: Invalid value: 1.5: spec.n in body should be greater than or equal to 2"),
+    ({"type": "integer", "minimum": 3}, 1,
+     "spec.n: Invalid value: 1: spec.n in body should be greater than or equal to 3"),
+])
+def test_bounds_print_as_go_prints_numbers(schema: dict, value: float, expected: str) -> None:
+    numbers = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": schema}}}}
+    assert messages({"n": value}, schema=numbers) == [expected]

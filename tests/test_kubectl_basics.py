@@ -5,8 +5,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from controller_testing import eventually
+
 MANIFESTS = Path(__file__).parent / "manifests"
 SEED = str(MANIFESTS / "seed000.yaml")
+
+
+def rolled_out(kubectl, name: str) -> dict:
+    """The Deployment once the deployment controller has made its last write: with no kubelet to run its pods,
+    that is the status counting all of them updated (the ReplicaSet has created them) and none available."""
+
+    def done() -> dict:
+        d = kubectl.json("get", "deployment", name)
+        status, want = d.get("status", {}), d["spec"]["replicas"]
+        assert status.get("observedGeneration") == d["metadata"]["generation"], status
+        assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
+        assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
+            {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
+        return d
+
+    return eventually(done, timeout=20)
 
 
 def test_apply_get_delete_seed_manifests(kubectl):
@@ -21,16 +39,18 @@ def test_apply_get_delete_seed_manifests(kubectl):
     assert svc["spec"]["type"] == "LoadBalancer"
     assert svc["spec"]["ports"][0]["nodePort"] == 31479
     assert svc["spec"]["clusterIP"].startswith("10.")
-    # applying again changes nothing
+    # applying again changes nothing (once the controllers are done writing the rollout's status)
+    rv = rolled_out(kubectl, "helloworld")["metadata"]["resourceVersion"]
     assert "unchanged" in kubectl("apply", "-f", SEED)
-    assert kubectl.json("get", "deployment", "helloworld")["metadata"]["resourceVersion"] == \
-        deploy["metadata"]["resourceVersion"]
+    assert kubectl.json("get", "deployment", "helloworld")["metadata"]["resourceVersion"] == rv
     out = kubectl("delete", "-f", SEED)
     assert 'deployment.apps "helloworld" deleted' in out
     assert 'service "helloworld-backend" deleted' in out
     proc = kubectl.run("get", "deployment", "helloworld", check=False)
     assert proc.returncode == 1
     assert 'Error from server (NotFound): deployments.apps "helloworld" not found' in proc.stderr
+    # the garbage collector deletes the ReplicaSet the Deployment owned, and so the pods that one owned
+    eventually(lambda: kubectl.run("get", "replicasets,pods").stderr == "No resources found in default namespace.\n")
 
 
 def test_output_formats(kubectl):

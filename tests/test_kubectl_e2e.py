@@ -1,6 +1,10 @@
 """The real kubectl 1.32 end to end against a started server: what it prints must be what it prints against
 kube-apiserver 1.32 for the same objects (watch, describe, diff, server-side apply, explain, the create
-generators, namespace deletion, tables, CRDs, selectors and paging)."""
+generators, namespace deletion, tables, CRDs, selectors and paging).
+
+The server runs the controllers of kube-controller-manager but no scheduler and no kubelet, so what is
+expected here is what that control plane alone shows: a Deployment gets its ReplicaSet and pods, the pods
+stay Pending on no node, and nothing ever becomes available."""
 
 from __future__ import annotations
 
@@ -12,14 +16,21 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from controller_testing import eventually
+
 MANIFESTS = Path(__file__).parent / "manifests"
 SEED = str(MANIFESTS / "seed000.yaml")
 AGE = "<age>"  # stands for the AGE cell of a row: every object here is seconds old
+# pod-template-hash: the decimal digits of a 32-bit FNV hash, each mapped by rand.SafeEncodeString
+HASH = r"[4-9bcdf]{1,10}"
+# the five random characters generateName appends (rand.String's alphabet)
+SUFFIX = r"[bcdfghjklmnpqrstvwxz2456789]{5}"
 
 
 class Watch:
@@ -80,6 +91,55 @@ def deployment(name: str, replicas: int, *containers: tuple[str, str], labels: d
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": n, "image": i} for n, i in containers]}}}}
+
+
+def namespace(kubectl, name: str, **labels: str) -> None:
+    """Create a namespace and wait for the serviceaccounts controller to give it its "default" ServiceAccount:
+    kube-apiserver's ServiceAccount admission refuses pods in a namespace until that exists."""
+    apply(kubectl, {"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": name, **({"labels": labels} if labels else {})}})
+    eventually(lambda: kubectl("get", "serviceaccounts", "-n", name, "-o", "name") == "serviceaccount/default\n")
+
+
+@dataclass
+class Rollout:
+    """A Deployment as the deployment and replicaset controllers leave it with no kubelet about."""
+
+    deployment: dict
+    replicaset: str  # the name of its one ReplicaSet
+    pods: list[str]  # the names of that ReplicaSet's pods, in the order the server lists them
+
+
+def rolled_out(kubectl, name: str, ns: str = "default") -> Rollout:
+    """Wait until the controllers are done with a new Deployment: its ReplicaSet exists and has created every
+    pod, the pods are Pending (nothing schedules or runs them), and the Deployment's status counts them all
+    updated and unavailable. Their last write made, nothing changes these objects any more."""
+
+    def done() -> Rollout:
+        items = kubectl.json("get", "deployments,replicasets,pods", "-n", ns)["items"]
+
+        def owned_by(owner: dict, kind: str) -> list[dict]:
+            return [i for i in items if i["kind"] == kind and any(
+                ref["uid"] == owner["metadata"]["uid"] for ref in i["metadata"].get("ownerReferences", []))]
+
+        d = next(i for i in items if i["kind"] == "Deployment" and i["metadata"]["name"] == name)
+        want, status = d["spec"]["replicas"], d.get("status", {})
+        assert status.get("observedGeneration") == d["metadata"]["generation"], status
+        assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
+        assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
+            {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
+        [rs] = owned_by(d, "ReplicaSet")
+        assert rs["status"].get("observedGeneration") == rs["metadata"]["generation"], rs["status"]
+        assert rs["status"]["replicas"] == want, rs["status"]
+        pods = owned_by(rs, "Pod")
+        assert len(pods) == want and all(p["status"]["phase"] == "Pending" for p in pods), pods
+        return Rollout(d, rs["metadata"]["name"], [p["metadata"]["name"] for p in pods])
+
+    rollout = eventually(done, timeout=20)
+    assert re.fullmatch(rf"{re.escape(name)}-{HASH}", rollout.replicaset), rollout.replicaset
+    for p in rollout.pods:
+        assert re.fullmatch(rf"{re.escape(rollout.replicaset)}-{SUFFIX}", p), p
+    return rollout
 
 
 def subset(want: object, got: object) -> bool:
@@ -148,14 +208,23 @@ def described(out: str) -> str:
 
 def test_describe_deployment(kubectl):
     kubectl("apply", "-f", SEED)
-    assert described(kubectl("describe", "deployment", "helloworld")) == """\
+    rs = rolled_out(kubectl, "helloworld").replicaset
+
+    def with_events() -> str:  # the event recorder writes its events on its own time
+        out = kubectl("describe", "deployment", "helloworld")
+        assert "\nEvents:\n" in out, out
+        return out
+
+    out = eventually(with_events)
+    events = out.index("Events:")
+    assert described(out[:events]) == f"""\
 Name:                   helloworld
 Namespace:              default
 CreationTimestamp:      <time>
 Labels:                 <none>
-Annotations:            <none>
+Annotations:            deployment.kubernetes.io/revision: 1
 Selector:               run=helloworld-backend
-Replicas:               2 desired | 0 updated | 0 total | 0 available | 0 unavailable
+Replicas:               2 desired | 2 updated | 2 total | 0 available | 2 unavailable
 StrategyType:           RollingUpdate
 MinReadySeconds:        0
 RollingUpdateStrategy:  25% max unavailable, 25% max surge
@@ -171,13 +240,37 @@ Pod Template:
   Volumes:         <none>
   Node-Selectors:  <none>
   Tolerations:     <none>
-Events:            <none>
+Conditions:
+  Type           Status  Reason
+  ----           ------  ------
+  Available      False   MinimumReplicasUnavailable
+  Progressing    True    ReplicaSetUpdated
+OldReplicaSets:  <none>
+NewReplicaSet:   {rs} (2/2 replicas created)
 """
+    # the replica set was created at its full size: no "from 0" (only resizing an existing set says "from")
+    assert re.fullmatch(rf"""Events:
+  Type    Reason             Age   From                   Message
+  ----    ------             ----  ----                   -------
+  Normal  ScalingReplicaSet  \d+s +deployment-controller  Scaled up replica set {rs} to 2
+""", out[events:]), out[events:]
+    # what describe summarises, as stored: zero counts are left out (omitempty), as kube-apiserver encodes them
+    status = kubectl.json("get", "deployment", "helloworld")["status"]
+    conditions = [(c["type"], c["status"], c["reason"], c["message"]) for c in status.pop("conditions")]
+    assert status == {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "unavailableReplicas": 2}
+    assert conditions == [
+        ("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
+        ("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs}" is progressing.')]
 
 
 def test_describe_service(kubectl):
     kubectl("apply", "-f", SEED)
     ip = kubectl("get", "service", "helloworld-backend", "-o", "jsonpath={.spec.clusterIP}")
+    # kubectl describes a Service's endpoints from its EndpointSlices. The endpointslice controller gives it
+    # one with no endpoints and no ports (Pending pods have no IP), which kubectl prints as an empty value.
+    rolled_out(kubectl, "helloworld")
+    slices = "-l", "kubernetes.io/service-name=helloworld-backend"
+    eventually(lambda: kubectl("get", "endpointslices", *slices, "-o", "name"))
     assert kubectl("describe", "service", "helloworld-backend") == f"""\
 Name:                     helloworld-backend
 Namespace:                default
@@ -192,7 +285,7 @@ IPs:                      {ip}
 Port:                     <unset>  80/TCP
 TargetPort:               80/TCP
 NodePort:                 <unset>  31479/TCP
-Endpoints:                <none>
+Endpoints:{" " * 16}
 Session Affinity:         None
 External Traffic Policy:  Cluster
 Internal Traffic Policy:  Cluster
@@ -245,6 +338,9 @@ No LimitRange resource.
 
 def test_diff_shows_changes_and_exits_1(kubectl):
     kubectl("apply", "-f", SEED)
+    # diff reads the live object, then has the server dry-run the change: a status the controllers write in
+    # between would show as a change, so they finish their rollout first
+    rolled_out(kubectl, "helloworld")
     same = kubectl.run("diff", "-f", SEED, check=False)
     assert (same.returncode, same.stdout, same.stderr) == (0, "", "")
     changed = kubectl.home / "changed.yaml"
@@ -430,23 +526,26 @@ def test_create_generators_fill_the_templates(kubectl):
 # --- deleting a namespace ---------------------------------------------------------------------------------
 
 def test_delete_namespace_removes_everything_inside(kubectl):
-    apply(kubectl, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})
+    namespace(kubectl, "doomed")
     apply(kubectl, configmap("settings", a="1"), pod("p1", app="x"), deployment("api", 2, ("api", "nginx")),
           {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"k": "v"}},
           ns="doomed")
-    assert len(kubectl("get", "cm,pods,deploy,secrets", "-n", "doomed", "-o", "name").split()) == 4
+    api = rolled_out(kubectl, "api", "doomed")
+    assert kubectl("get", "cm,pods,deploy,rs,secrets", "-n", "doomed", "-o", "name").split() == [
+        "configmap/settings", *(f"pod/{p}" for p in api.pods), "pod/p1", "deployment.apps/api",
+        f"replicaset.apps/{api.replicaset}", "secret/creds"]
     assert kubectl("delete", "namespace", "doomed", "--timeout=10s") == 'namespace "doomed" deleted\n'
     proc = kubectl.run("get", "namespace", "doomed", check=False)
     assert proc.returncode == 1
     assert proc.stderr == 'Error from server (NotFound): namespaces "doomed" not found\n'
-    proc = kubectl.run("get", "cm,pods,deploy,secrets", "-n", "doomed")
+    proc = kubectl.run("get", "cm,pods,deploy,rs,secrets", "-n", "doomed")
     assert (proc.stdout, proc.stderr) == ("", "No resources found in doomed namespace.\n")
 
 
 # --- tables -----------------------------------------------------------------------------------------------
 
 def test_get_wide_tables(kubectl):
-    apply(kubectl, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"demo": "t"}}})
+    namespace(kubectl, "shop", demo="t")
     kubectl("apply", "-n", "shop", "-f", SEED)
     kubectl("label", "-n", "shop", "deployment/helloworld", "service/helloworld-backend", "demo=t")
     apply(kubectl,
@@ -460,15 +559,17 @@ def test_get_wide_tables(kubectl):
            "spec": {"clusterIP": "None", "ports": [{"port": 5432}]}},
           deployment("web", 3, ("web", "nginx:1.27"), ("log", "busybox"), labels={"demo": "t"}),
           ns="shop")
+    rolled_out(kubectl, "helloworld", "shop")
+    rolled_out(kubectl, "web", "shop")
     ips = {s["metadata"]["name"]: s["spec"]["clusterIP"] for s in kubectl.json("get", "svc", "-n", "shop")["items"]}
     out = kubectl("get", "deploy,svc,cm,secret,ns", "-n", "shop", "-l", "demo=t", "-o", "wide")
     blocks = [rows(b) for b in out.split("\n\n")]
     assert len(blocks) == 5, out
     deploys, services, configmaps, secrets, namespaces = blocks
     assert deploys[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
-    check_row(deploys[1], "deployment.apps/helloworld", "0/2", "0", "0", AGE, "helloworld",
+    check_row(deploys[1], "deployment.apps/helloworld", "0/2", "2", "0", AGE, "helloworld",
               "public.ecr.aws/nginx/nginx:1.21-perl", "run=helloworld-backend")
-    check_row(deploys[2], "deployment.apps/web", "0/3", "0", "0", AGE, "web,log", "nginx:1.27,busybox", "app=web")
+    check_row(deploys[2], "deployment.apps/web", "0/3", "3", "0", AGE, "web,log", "nginx:1.27,busybox", "app=web")
     assert len(deploys) == 3
     assert services[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]
     check_row(services[1], "service/headless", "ClusterIP", "None", "<none>", "5432/TCP", AGE, "<none>")
@@ -501,8 +602,9 @@ def test_secret_string_data_is_stored_as_data(kubectl):
 
 def test_get_no_headers_and_custom_columns(kubectl):
     kubectl("apply", "-f", SEED)
+    rolled_out(kubectl, "helloworld")
     out = kubectl("get", "deploy", "--no-headers")
-    check_row(out.split(), "helloworld", "0/2", "0", "0", AGE)
+    check_row(out.split(), "helloworld", "0/2", "2", "0", AGE)
     out = kubectl("get", "svc", "helloworld-backend", "-o", "custom-columns=NAME:.metadata.name,PORT:.spec.ports[0].port")
     assert rows(out) == [["NAME", "PORT"], ["helloworld-backend", "80"]]
 
@@ -552,61 +654,88 @@ def test_custom_resource_lifecycle(kubectl):
 
 # --- selectors, paging, delete --all, get all -------------------------------------------------------------
 
+@dataclass
+class Work:
+    ns: str
+    api: Rollout  # Deployment "api", rolled out: its ReplicaSet and two Pending pods
+
+    @property
+    def pods(self) -> list[str]:
+        """Every pod in the namespace, in the order the server lists them (by name)."""
+        return [*self.api.pods, "p1", "p2", "p3", "p4", "p5"]
+
+
 @pytest.fixture
-def work(kubectl) -> str:
-    """Namespace "work" with five pods (app=odd/even), a deployment and a service."""
-    apply(kubectl, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "work"}})
+def work(kubectl) -> Work:
+    """Namespace "work" with five pods (app=odd/even), a deployment (whose ReplicaSet made two pods more) and a
+    service."""
+    namespace(kubectl, "work")
     apply(kubectl, *[pod(f"p{i}", app="odd" if i % 2 else "even") for i in range(1, 6)],
           deployment("api", 2, ("api", "nginx")),
           {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]}},
           ns="work")
-    return "work"
+    return Work("work", rolled_out(kubectl, "api", "work"))
 
 
 def test_get_pods_by_field_and_label_selector(kubectl, work):
-    listed = rows(kubectl("get", "pods", "-n", work, "--field-selector", "status.phase=Pending"))
+    listed = rows(kubectl("get", "pods", "-n", work.ns, "--field-selector", "status.phase=Pending"))
     assert listed[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    for i, row in enumerate(listed[1:], start=1):
-        check_row(row, f"p{i}", "0/1", "Pending", "0", AGE)
-    assert len(listed) == 6
-    proc = kubectl.run("get", "pods", "-n", work, "--field-selector", "status.phase=Running")
+    assert len(listed) == 1 + len(work.pods), listed
+    for name, row in zip(work.pods, listed[1:], strict=True):
+        check_row(row, name, "0/1", "Pending", "0", AGE)
+    proc = kubectl.run("get", "pods", "-n", work.ns, "--field-selector", "status.phase=Running")
     assert (proc.stdout, proc.stderr) == ("", "No resources found in work namespace.\n")
-    names = kubectl("get", "pods", "-n", work, "-l", "app=odd", "-o", "name").split()
+    names = kubectl("get", "pods", "-n", work.ns, "-l", "app=odd", "-o", "name").split()
     assert names == ["pod/p1", "pod/p3", "pod/p5"]
-    names = kubectl("get", "pods", "-n", work, "-l", "app!=odd,app", "--field-selector", "metadata.name!=p2",
+    names = kubectl("get", "pods", "-n", work.ns, "-l", "app!=odd,app", "--field-selector", "metadata.name!=p2",
                     "-o", "name").split()
-    assert names == ["pod/p4"]
-    names = kubectl("get", "pods", "-n", work, "-l", "app in (even)", "-o", "name").split()
+    assert names == [*(f"pod/{p}" for p in work.api.pods), "pod/p4"]
+    names = kubectl("get", "pods", "-n", work.ns, "-l", "app in (even)", "-o", "name").split()
     assert names == ["pod/p2", "pod/p4"]
 
 
 def test_get_in_chunks(kubectl, work):
-    proc = kubectl.run("get", "pods", "-n", work, "--chunk-size=2", "-v=6")
-    assert [r[0] for r in rows(proc.stdout)] == ["NAME", "p1", "p2", "p3", "p4", "p5"]
+    proc = kubectl.run("get", "pods", "-n", work.ns, "--chunk-size=2", "-v=6")
+    assert [r[0] for r in rows(proc.stdout)] == ["NAME", *work.pods]
     requests = re.findall(r"GET (\S+/api/v1/namespaces/work/pods\S*) 200 OK", proc.stderr)
-    assert len(requests) == 3, proc.stderr
+    assert len(work.pods) == 7 and len(requests) == 4, proc.stderr  # pages of 2, 2, 2 and 1
     assert "limit=2" in requests[0] and "continue=" not in requests[0]
     assert all("limit=2" in r and "continue=" in r for r in requests[1:])
     # a list of JSON is one List however many pages it took
-    assert [i["metadata"]["name"] for i in kubectl.json("get", "pods", "-n", work, "--chunk-size=2")["items"]] == \
-        ["p1", "p2", "p3", "p4", "p5"]
+    assert [i["metadata"]["name"] for i in kubectl.json("get", "pods", "-n", work.ns, "--chunk-size=2")["items"]] == \
+        work.pods
 
 
 def test_get_all(kubectl, work):
-    blocks = [rows(b) for b in kubectl("get", "all", "-n", work).split("\n\n")]
+    blocks = [rows(b) for b in kubectl("get", "all", "-n", work.ns).split("\n\n")]
     assert [b[0] for b in blocks] == [["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
                                       ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
-                                      ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]]
-    assert [r[0] for r in blocks[0][1:]] == [f"pod/p{i}" for i in range(1, 6)]
-    ip = kubectl("get", "svc", "api", "-n", work, "-o", "jsonpath={.spec.clusterIP}")
-    check_row(blocks[1][1], "service/api", "ClusterIP", ip, "<none>", "80/TCP", AGE)
-    check_row(blocks[2][1], "deployment.apps/api", "0/2", "0", "0", AGE)
+                                      ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+                                      ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]]
+    pods, services, deployments, replicasets = (b[1:] for b in blocks)
+    assert len(pods) == len(work.pods), pods
+    for name, row in zip(work.pods, pods, strict=True):
+        check_row(row, f"pod/{name}", "0/1", "Pending", "0", AGE)
+    ip = kubectl("get", "svc", "api", "-n", work.ns, "-o", "jsonpath={.spec.clusterIP}")
+    assert len(services) == len(deployments) == len(replicasets) == 1
+    check_row(services[0], "service/api", "ClusterIP", ip, "<none>", "80/TCP", AGE)
+    check_row(deployments[0], "deployment.apps/api", "0/2", "2", "0", AGE)
+    check_row(replicasets[0], f"replicaset.apps/{work.api.replicaset}", "2", "2", "0", AGE)
 
 
 def test_delete_all(kubectl, work):
-    out = kubectl("delete", "pods", "--all", "-n", work)
-    assert out == "".join(f'pod "p{i}" deleted\n' for i in range(1, 6))
-    proc = kubectl.run("get", "pods", "-n", work)
-    assert (proc.stdout, proc.stderr) == ("", "No resources found in work namespace.\n")
-    assert kubectl("get", "deploy,svc", "-n", work, "-o", "name").split() == ["deployment.apps/api", "service/api"]
+    out = kubectl("delete", "pods", "--all", "-n", work.ns)
+    assert out == "".join(f'pod "{p}" deleted\n' for p in work.pods)
+
+    def replaced() -> list[str]:
+        names = kubectl("get", "pods", "-n", work.ns, "-o", "name").split()
+        assert len(names) == 2, names
+        for name in names:
+            assert re.fullmatch(rf"pod/{work.api.replicaset}-{SUFFIX}", name), names
+            assert name.removeprefix("pod/") not in work.api.pods, names
+        return names
+
+    # the bare pods are gone for good; the ReplicaSet replaces its two with new ones
+    eventually(replaced)
+    assert kubectl("get", "deploy,svc", "-n", work.ns, "-o", "name").split() == ["deployment.apps/api", "service/api"]

@@ -875,6 +875,16 @@ def test_crd_column_with_a_bad_path_ends_the_columns() -> None:
     assert out["rows"][0]["cells"] == ["w1", 3]
 
 
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.75, "0.75"), (100.0, "100"), (1234567.0, "1.234567e+06"), (999999.0, "999999"), (0.0001, "0.0001"),
+    (0.00001, "1e-05"), (-2.5e-7, "-2.5e-07"), (1e21, "1e+21"), (-0.0, "-0"), (float("inf"), "+Inf"),
+])
+def test_crd_string_cells_print_floats_as_go_does(value: float, text: str) -> None:
+    out = widget_table([{"name": "R", "type": "string", "jsonPath": ".spec.ratio"}],
+                       {"metadata": {"name": "w"}, "spec": {"ratio": value}})
+    assert out["rows"][0]["cells"] == ["w", text]
+
 # --- jsonpath and quantities ---------------------------------------------------------------------------
 
 DOC = {

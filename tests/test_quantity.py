@@ -104,3 +104,55 @@ def test_is_quantity():
     assert quantity.is_quantity(2)
     assert not quantity.is_quantity("2 cores")
     assert not quantity.is_quantity(True)
+
+
+@pytest.mark.parametrize(
+    "value, milli, written",
+    [
+        ("0.5", False, "500m"),
+        ("1.5Gi", False, "1536Mi"),
+        (" 2048Mi ", False, "2Gi"),
+        (3, False, "3"),
+        (0.25, False, "250m"),
+        ("0.0001", True, "1m"),
+        ("-0.0001", True, "-1m"),
+        ("0.0001", False, "100u"),
+        # decoding caps BinarySI amounts at the largest int64, as resource.ParseQuantity does
+        ("1024Ei", False, "9223372036854775807"),
+        ("-9Ei", False, "-9223372036854775807"),
+        ("8Ei", False, "9223372036854775807"),
+        ("7Ei", False, "7Ei"),
+        ("9E", False, "9E"),
+    ],
+)
+def test_canonicalize_writes_what_the_apiserver_reads_back(value, milli, written):
+    assert quantity.canonicalize(value, milli) == written
+
+
+@pytest.mark.parametrize("value", ["2 cores", "", True, None, [], {"a": 1}, "1ki"])
+def test_canonicalize_leaves_non_quantities_alone(value):
+    assert quantity.canonicalize(value) is value
+    assert quantity.canonicalize(value, milli=True) is value
+
+
+def test_capped_is_applied_on_decoding_not_by_parse():
+    assert parse("9Ei").value == 9 * 2**60
+    assert quantity.capped(parse("9Ei")).value == quantity.MAX_BINARY
+    assert quantity.capped(parse("0.0001Ki")).format == quantity.DECIMAL_SI
+    assert quantity.capped(parse("9E")) == parse("9E")
+
+
+def test_rounded_up_goes_away_from_zero():
+    assert quantity.rounded_up(parse("1.0001"), 3).value == Fraction(1001, 1000)
+    assert quantity.rounded_up(parse("-1.0001"), 3).value == Fraction(-1001, 1000)
+    assert quantity.rounded_up(parse("1.5"), 0) == parse("2")
+
+
+def test_huge_scales_are_refused():
+    """A create carrying 1e10000000 is refused rather than expanded (which would take minutes)."""
+    for text in ("1e10000000", "1" * 5000):
+        with pytest.raises(QuantityError, match="quantity is too large"):
+            parse(text)
+    with pytest.raises(QuantityError, match="unable to parse quantity's suffix"):
+        parse("1e99999999999")
+    assert str(parse("1e-10000000")) == "1e-9"  # rounds away from zero to one nano-unit

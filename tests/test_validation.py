@@ -457,6 +457,27 @@ def test_node_selector_tolerations_and_affinity():
     ]
 
 
+
+def test_node_selectors_also_take_gt_and_lt_but_label_selectors_do_not():
+    terms = [
+        {
+            "matchExpressions": [
+                {"key": "cores", "operator": "Gt", "values": ["4", "8"]},
+                {"key": "cores", "operator": "Lt", "values": ["16"]},
+            ]
+        }
+    ]
+    obj = pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}})
+    assert errors(POD, obj) == [
+        "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]."
+        "matchExpressions[0].values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"
+    ]
+    obj = deployment()
+    obj["spec"]["selector"]["matchExpressions"] = [{"key": "tier", "operator": "Gt", "values": ["1"]}]
+    assert errors(DEPLOYMENT, obj)[0] == (
+        'spec.selector.matchExpressions[0].operator: Invalid value: "Gt": not a valid selector operator'
+    )
+
 def test_security_context_basics():
     obj = pod(
         securityContext={"runAsUser": -1, "sysctls": [{"name": "net.core.somaxconn", "value": "1"}]},
@@ -691,6 +712,11 @@ def test_secret_types_need_their_keys():
         "data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": invalid character '@' looking for "
         "beginning of value"
     ]
+    for raw, found in (("WzFd", "array"), ("InMi", "string"), ("dHJ1ZQ==", "bool"), ("MS41", "number")):
+        assert errors(k, secret(type="kubernetes.io/dockerconfigjson", data={".dockerconfigjson": raw})) == [
+            "data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": json: cannot unmarshal "
+            f"{found} into Go value of type map[string]interface {{}}"
+        ]
     assert errors(k, secret(type="kubernetes.io/service-account-token")) == [
         "metadata.annotations[kubernetes.io/service-account.name]: Required value"
     ]
@@ -1009,6 +1035,42 @@ def test_stateful_set_rules_and_updates():
         "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
     ]
 
+
+
+def test_daemon_and_stateful_set_pods_always_restart():
+    ds = deployment()
+    ds["kind"] = "DaemonSet"
+    for name in ("strategy", "revisionHistoryLimit", "progressDeadlineSeconds", "replicas"):
+        del ds["spec"][name]
+    ds["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    ds["spec"]["template"]["spec"].update(restartPolicy="OnFailure", activeDeadlineSeconds=30)
+    assert errors(kind("apps", "daemonsets"), ds) == [
+        'spec.template.spec.restartPolicy: Unsupported value: "OnFailure": supported values: "Always"',
+        "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in DaemonSet is not Supported",
+    ]
+    ss = stateful_set()
+    ss["spec"]["template"]["spec"].update(restartPolicy="Never", activeDeadlineSeconds=30)
+    assert errors(kind("apps", "statefulsets"), ss) == [
+        'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"',
+        "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in StatefulSet is not Supported",
+    ]
+
+
+def test_stateful_set_selector_must_be_valid_and_not_empty():
+    k = kind("apps", "statefulsets")
+    ss = stateful_set()
+    ss["spec"]["selector"] = {"matchLabels": {}}
+    assert errors(k, ss) == [
+        "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{}, "
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for statefulset"
+    ]
+    ss["spec"]["selector"] = {"matchExpressions": [{"key": "app", "operator": "Near"}]}
+    assert errors(k, ss) == [
+        'spec.selector.matchExpressions[0].operator: Invalid value: "Near": not a valid selector operator',
+        "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
+        'MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"app", Operator:"Near", '
+        "Values:[]string(nil)}}}",
+    ]
 
 def test_controller_revision():
     k = kind("apps", "controllerrevisions")

@@ -94,11 +94,14 @@ async def test_per_item_exponential_backoff_and_forget():
 
 
 async def test_token_bucket_allows_a_burst_then_the_rate():
-    bucket = TokenBucket(qps=100.0, burst=3)
+    now = [100.0]
+    bucket = TokenBucket(qps=100.0, burst=3, clock=lambda: now[0])
     assert [bucket.when(i) for i in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.when(3) == pytest.approx(0.01, abs=0.002)
-    assert bucket.when(4) == pytest.approx(0.02, abs=0.002)
-    combined = MaxOf(ItemExponentialBackoff(0.5, 10.0), TokenBucket(100.0, 1))
+    assert bucket.when(3) == pytest.approx(0.01)
+    assert bucket.when(4) == pytest.approx(0.02)
+    now[0] += 0.02  # time refills the bucket at qps
+    assert bucket.when(5) == pytest.approx(0.01)
+    combined = MaxOf(ItemExponentialBackoff(0.5, 10.0), TokenBucket(100.0, 1, clock=lambda: now[0]))
     assert combined.when("x") == 0.5 and combined.num_requeues("x") == 1
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import copy
 import json
 
-from timoneiro.api.defaults import autoscaling, quantity
+from timoneiro.api import quantity
+from timoneiro.api.defaults import autoscaling
 
 METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/metrics"
 CURRENT_METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/current-metrics"
@@ -454,11 +455,11 @@ def _selector(selector: object) -> dict | None:
 
 def _quantity(value: object) -> object:
     """A Quantity field that is not a pointer: zero when unset."""
-    return quantity.canonical(value) if value is not None else "0"
+    return quantity.canonicalize(value) if value is not None else "0"
 
 
 def _optional_quantity(value: object) -> object:
-    return quantity.canonical(value) if value is not None else None
+    return quantity.canonicalize(value) if value is not None else None
 
 
 def _decoded(raw: object) -> object:

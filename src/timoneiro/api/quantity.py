@@ -3,6 +3,10 @@
 A Quantity keeps its exact value as a Fraction and the format its suffix chose, which decides how it
 prints: DecimalSI ("1500m", "2k"), BinarySI ("1536Mi"), DecimalExponent ("1e3"). Values finer than
 a nano-unit are rounded away from zero when parsed, as resource.ParseQuantity does.
+
+This is the project's one quantity implementation: validation parses with `parse`, while defaulting,
+conversion and printers write quantities back with `canonicalize`, the text kube-apiserver re-encodes
+a decoded quantity as (string-level results are cached: every create and update goes through here).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ DECIMAL_EXPONENT = "DecimalExponent"
 SPLIT_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 ERR_FORMAT = f"quantities must match the regular expression '{SPLIT_PATTERN}'"
 ERR_SUFFIX = "unable to parse quantity's suffix"
+ERR_TOO_LARGE = "quantity is too large"
+MAX_DIGITS = 1000
+MAX_EXPONENT = 1000
 
 _NUMBER = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?")
 _EXPONENT = re.compile(r"[eE]([+-]?\d+)")
@@ -27,7 +34,7 @@ _DECIMAL_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "
 _BINARY_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DECIMAL_NAMES = {exp: name for name, exp in _DECIMAL_SUFFIXES.items()}
 _BINARY_NAMES = {exp: name for name, exp in _BINARY_SUFFIXES.items()}
-_NANO = Fraction(1, 10**9)
+MAX_BINARY = 2**63 - 1  # resource.ParseQuantity caps BinarySI amounts at the largest int64
 
 
 class QuantityError(ValueError):
@@ -100,7 +107,7 @@ def suffix_scale(suffix: str) -> tuple[int, int, str]:
     if suffix in _BINARY_SUFFIXES:
         return 2, _BINARY_SUFFIXES[suffix], BINARY_SI
     m = _EXPONENT.fullmatch(suffix)
-    if m:
+    if m and len(m.group(1)) <= 11 and -(2**31) <= int(m.group(1)) < 2**31:  # upstream reads an int32
         return 10, int(m.group(1)), DECIMAL_EXPONENT
     raise QuantityError(ERR_SUFFIX)
 
@@ -111,7 +118,12 @@ def parse(text: str | int | float) -> Quantity:
         raise QuantityError(ERR_FORMAT)
     if isinstance(text, int):
         return Quantity(Fraction(text))
-    text = repr(text) if isinstance(text, float) else text.strip()
+    return _parse_text(repr(text) if isinstance(text, float) else text.strip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Quantity:
+    """parse() of stripped text; Quantity is immutable, so one parsed value can serve every caller."""
     if not text:
         raise QuantityError(ERR_FORMAT)
     if text == "0":
@@ -119,10 +131,15 @@ def parse(text: str | int | float) -> Quantity:
     parts = split(text)
     base, exponent, fmt = suffix_scale(parts.suffix)
     digits = (parts.whole + parts.fraction) or "0"
+    # bound the arithmetic: a huge scale would take minutes to expand (anyone who can write could ask)
+    if len(digits) > MAX_DIGITS or exponent > MAX_EXPONENT:
+        raise QuantityError(ERR_TOO_LARGE)
+    exponent = max(exponent, -MAX_EXPONENT)  # so small it rounds to one nano-unit either way
     value = Fraction(int(digits), 10 ** len(parts.fraction)) * Fraction(base) ** exponent
     if parts.negative:
         value = -value
-    return Quantity(_round_to_nano(value), fmt)
+    # finer than a nano-unit rounds away from zero, so a tiny request still gets some
+    return Quantity(_round_away(value, 9), fmt)
 
 
 def is_quantity(value: object) -> bool:
@@ -133,13 +150,44 @@ def is_quantity(value: object) -> bool:
     return True
 
 
-def _round_to_nano(value: Fraction) -> Fraction:
-    """Round away from zero to a whole number of nano-units, so a tiny request still gets some."""
-    units = value / _NANO
-    if units.denominator == 1:
+def capped(q: Quantity) -> Quantity:
+    """The bounds resource.ParseQuantity puts on what it decodes: a BinarySI amount is capped at the
+    largest int64, and a BinarySI fraction of one becomes DecimalSI. (parse() leaves them to callers.)"""
+    if q.format != BINARY_SI:
+        return q
+    magnitude = min(abs(q.value), MAX_BINARY)
+    fmt = DECIMAL_SI if 0 < magnitude < 1 else BINARY_SI
+    return Quantity(-magnitude if q.value < 0 else magnitude, fmt)
+
+
+def rounded_up(q: Quantity, digits: int) -> Quantity:
+    """q rounded away from zero to `digits` decimal places, as inf.Dec's RoundUp does."""
+    return Quantity(_round_away(q.value, digits), q.format)
+
+
+def _round_away(value: Fraction, digits: int) -> Fraction:
+    scale = 10**digits
+    magnitude = Fraction(math.ceil(abs(value) * scale), scale)
+    return -magnitude if value < 0 else magnitude
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_text(text: str, milli: bool = False) -> str | None:
+    """The text kube-apiserver writes a decoded quantity back as ("0.5" -> "500m", "1.5Gi" -> "1536Mi"),
+    rounded up to milli precision when asked (as SetDefaults_ResourceList does); None for non-quantities."""
+    try:
+        q = capped(parse(text))
+    except QuantityError:
+        return None
+    return canonical(rounded_up(q, 3) if milli else q)
+
+
+def canonicalize(value: object, milli: bool = False) -> object:
+    """A quantity from JSON (a string or a bare number) in canonical form; anything else as it was."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return value
-    whole = math.ceil(units) if units > 0 else math.floor(units)
-    return whole * _NANO
+    text = canonical_text(str(value), milli)
+    return value if text is None else text
 
 
 def canonical(q: Quantity) -> str:

@@ -22,8 +22,8 @@ from timoneiro.apiserver.ownership import (
     Owned,
     now_rfc3339,
     record_update,
+    shared_zero_object,
     take_changes,
-    zero_object,
 )
 from timoneiro.apiserver.structuredmerge import (
     StructureError,
@@ -137,7 +137,7 @@ def _apply(live: dict | None, applied: dict, manager: str, api_version: str, t: 
         raise _internal(f"failed to decode managed fields: {err}") from None
     try:
         if not managed.owners and live is not None:  # fields set before anyone tracked them
-            zero = zero_object(t.raw, api_version, live.get("kind", ""))
+            zero = shared_zero_object(t.raw, api_version, live.get("kind", ""))
             record_update(managed, zero, live, t, ManagerId.of("before-first-apply", "Update", api_version,
                                                                subresource), api_version, reset, now)
     except StructureError as err:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 Path = tuple[str, ...]
 
 # A tree of paths: token -> [whether the path ending here is in the set, the tree below it].
@@ -163,6 +165,37 @@ def compare_tokens(a: str, b: str) -> int:
 token_order = functools.cmp_to_key(compare_tokens)
 
 
+def _value_key(value: Any) -> tuple:
+    """A sort key ordering values as compare_values does (tuples compare element by element, then by
+    length, as compare_values compares lists and, by their sorted keys, maps)."""
+    rank = _value_rank(value)
+    if rank == 3:
+        return 3, tuple(_value_key(v) for v in value)
+    if rank == 4:
+        return 4, tuple((k, _value_key(value[k])) for k in sorted(value))
+    return (5,) if rank == 5 else (rank, value)
+
+
+_TOKEN_KEYS: dict[str, tuple] = {}
+
+
+def token_key(token: str) -> tuple:
+    """A sort key ordering tokens as compare_tokens does (sorting by it gives token_order's order)."""
+    key = _TOKEN_KEYS.get(token)
+    if key is None:
+        rank, body = _parse(token)
+        if rank == 1:
+            key = (1, tuple((name, _value_key(value)) for name, value in body))
+        elif rank == 2:
+            key = (2, _value_key(body))
+        else:
+            key = (rank, body)
+        if len(_TOKEN_KEYS) >= 65536:
+            _TOKEN_KEYS.clear()
+        _TOKEN_KEYS[token] = key
+    return key
+
+
 def sorted_paths(paths: Iterable[Path]) -> list[Path]:
     """Paths in the order upstream iterates a set: at each level the leaves, then the subtrees."""
     return sorted(paths, key=lambda p: tuple((i < len(p) - 1, token_order(t)) for i, t in enumerate(p)))
@@ -175,25 +208,117 @@ def path_tree(paths: Iterable[Path]) -> PathTree:
             continue
         node = tree
         for token in path[:-1]:
-            node = node.setdefault(token, [False, {}])[1]
-        node.setdefault(path[-1], [False, {}])[0] = True
+            entry = node.get(token)
+            if entry is None:
+                entry = node[token] = [False, {}]
+            node = entry[1]
+        entry = node.get(path[-1])
+        if entry is None:
+            node[path[-1]] = [True, {}]
+        else:
+            entry[0] = True
     return tree
+
+
+class _Lru(dict):
+    """A dict that forgets its least recently used entries beyond `size`."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def lookup(self, key: Any) -> Any:
+        value = self.pop(key, None)
+        if value is not None:
+            self[key] = value
+        return value
+
+    def keep(self, key: Any, value: Any) -> None:
+        self[key] = value
+        while len(self) > self.size:
+            try:
+                del self[next(iter(self))]
+            except (KeyError, RuntimeError, StopIteration):  # changed meanwhile
+                break
+
+
+# Field sets of FieldsV1 objects, by their JSON (subclasses of dict or str are not JSON here, so that
+# the JSON tells everything decode_canonical reads), and the JSON of encoded field sets. Objects of
+# one kind made alike (a Deployment's pods, say) share their field sets.
+_DECODED: _Lru = _Lru(512)
+_ENCODED: _Lru = _Lru(256)
+_AS_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
     """A field set as a FieldsV1 object, ordered as upstream serializes it."""
-    return _emit(path_tree(paths))
+    if not isinstance(paths, (set, frozenset)):
+        return _encode(paths)[0]
+    key = paths if isinstance(paths, frozenset) else frozenset(paths)
+    text = _ENCODED.lookup(key)
+    if text is not None:
+        return orjson.loads(text)
+    out, exact = _encode(key)
+    if exact:  # the same set always encodes alike and decodes back to itself
+        text = orjson.dumps(out)
+        _ENCODED.keep(key, text)
+        if () not in key:
+            _DECODED.keep(text, (key, True))
+    return out
 
 
-def _emit(tree: PathTree) -> dict[str, Any]:
+def _encode(paths: Iterable[Path]) -> tuple[dict[str, Any], bool]:
+    """encode_fields, and whether every token is canonical and no two tokens tie in token order (so
+    that the order of `paths` does not matter)."""
+    tree: dict = {}
+    for path in paths:
+        if not path:
+            continue
+        node = tree
+        for token in path:
+            child = node.get(token)
+            if child is None:
+                child = node[token] = {}
+            node = child
+        node[None] = True  # a member
+    exact = [True]
+    return _emit(tree, exact), exact[0]
+
+
+def _emit(tree: dict, exact: list[bool]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for token in sorted(tree, key=token_order):
-        member, below = tree[token]
+    if len(tree) == 1:
+        tokens: Iterable[str] = tree
+        token = next(iter(tree))
+        if token[:2] != "f:" and exact[0] and not _is_canonical(token):
+            exact[0] = False
+    else:
+        try:
+            tokens = sorted(tree, key=_TOKEN_KEYS.__getitem__)
+        except KeyError:
+            tokens = sorted(tree, key=token_key)
+        if tokens[-1][:2] != "f:" and exact[0]:  # tokens other than fields may tie or not be canonical
+            keys = [token_key(t) for t in tokens]
+            if len(set(keys)) != len(keys) or not all(t[:2] == "f:" or _is_canonical(t) for t in tokens):
+                exact[0] = False
+    for token in tokens:
+        below = tree[token]
+        member = below.pop(None, False)
         if not below:
             out[token] = {}
+        elif member:
+            node = out[token] = {".": {}}
+            node.update(_emit(below, exact))
         else:
-            out[token] = {".": {}, **_emit(below)} if member else _emit(below)
+            out[token] = _emit(below, exact)
     return out
+
+
+def _is_canonical(token: str) -> bool:
+    try:
+        return canonical_token(token) == token
+    except ValueError:
+        return False
 
 
 def decode_fields(fields: Any) -> set[Path]:
@@ -203,30 +328,75 @@ def decode_fields(fields: Any) -> set[Path]:
     return out
 
 
-def _read(node: Any, prefix: Path, out: set[Path]) -> bool:
-    """Collect the paths below `prefix`; True when `prefix` itself is a member."""
+def decode_canonical(fields: Any) -> tuple[frozenset[Path], bool]:
+    """decode_fields, and whether `fields` is exactly what encode_fields makes of that set (so that an
+    unchanged set may keep it rather than be encoded again)."""
+    try:
+        text = orjson.dumps(fields, option=_AS_JSON)
+    except TypeError:
+        text = None
+    if text is not None:
+        found = _DECODED.lookup(text)
+        if found is not None:
+            return found
+    out: set[Path] = set()
+    _member, canonical = _read(fields, (), out)
+    found = frozenset(out), canonical and "." not in fields
+    if text is not None:
+        _DECODED.keep(text, found)
+    return found
+
+
+def _read(node: Any, prefix: Path, out: set[Path]) -> tuple[bool, bool]:
+    """Collect the paths below `prefix`: whether `prefix` itself is a member, and whether `node` is
+    canonical (plain dicts, tokens as this module writes them, in token order without ties, "."
+    exactly where encode_fields puts it)."""
     if not isinstance(node, dict):
         raise ValueError(f"expected an object, got {json.dumps(node)}")
+    if not node:
+        return True, node.__class__ is dict
+    canonical = node.__class__ is dict
     recognised = False
+    previous = None
+    first = True
     for key, child in node.items():
         if key == ".":
+            if not first or child.__class__ is not dict or child:
+                canonical = False
+            first = False
             continue
-        token = canonical_token(key)
-        if token is None:
-            continue
+        first = False
+        if key.__class__ is str and key[:2] == "f:":
+            token = key
+            if canonical and previous is not None:
+                canonical = previous < token if previous[:2] == "f:" else token_key(previous) < token_key(token)
+        else:
+            token = canonical_token(key)
+            if token is None:
+                canonical = False
+                continue
+            if canonical:
+                if token != key or key.__class__ is not str:
+                    canonical = False
+                elif previous is not None:
+                    canonical = token_key(previous) < token_key(token)
         recognised = True
+        previous = token
         path = prefix + (token,)
-        if _read(child, path, out):
+        if child.__class__ is dict and not child:
             out.add(path)
-    return "." in node or not recognised
+            continue
+        member, below = _read(child, path, out)
+        if member:
+            out.add(path)
+        if not below:
+            canonical = False
+    dot = "." in node
+    return dot or not recognised, canonical and (recognised or not dot)
 
 
-def canonical_token(key: str) -> str | None:
-    """A FieldsV1 key as this module writes it; None for element kinds upstream skips."""
-    if len(key) < 2:
-        raise ValueError(f"key must be 2 characters long: {key}")
-    if key[1] != ":":
-        raise ValueError(f"missing colon: {key}")
+@functools.lru_cache(maxsize=65536)
+def _canonical_token(key: str) -> str | None:
     kind, body = key[0], key[2:]
     if kind == "f":
         return key
@@ -240,6 +410,15 @@ def canonical_token(key: str) -> str | None:
     if kind == "i":
         return f"i:{int(body)}"
     return None
+
+
+def canonical_token(key: str) -> str | None:
+    """A FieldsV1 key as this module writes it; None for element kinds upstream skips."""
+    if len(key) < 2:
+        raise ValueError(f"key must be 2 characters long: {key}")
+    if key[1] != ":":
+        raise ValueError(f"missing colon: {key}")
+    return _canonical_token(key)
 
 
 def render_value(value: Any) -> str:
@@ -273,6 +452,11 @@ def render_path(path: Path) -> str:
 
 def recursive_difference(paths: set[Path], exclude: set[Path]) -> set[Path]:
     """`paths` without those in `exclude` or below one of them."""
-    if not exclude:
+    lengths = sorted({len(e) for e in exclude if e})
+    if not lengths:
         return set(paths)
-    return {p for p in paths if not any(p[:i] in exclude for i in range(1, len(p) + 1))}
+    firsts = {e[0] for e in exclude if e}
+    if lengths == [1]:
+        return {p for p in paths if not p or p[0] not in firsts}
+    return {p for p in paths
+            if not p or p[0] not in firsts or not any(p[:n] in exclude for n in lengths if n <= len(p))}

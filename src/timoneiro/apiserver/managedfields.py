@@ -18,7 +18,7 @@ from timoneiro.apiserver.ownership import (
     is_reset,
     now_rfc3339,
     record_update,
-    zero_object,
+    shared_zero_object,
 )
 from timoneiro.apiserver.structuredmerge import StructureError, root_type
 
@@ -69,7 +69,7 @@ def update_managed_fields(new: dict, old: dict | None, manager: str, api_version
             managed = _decode_or_empty(live_entries)
     if not managed.owners and old is not None and (old.get("metadata") or {}).get("uid"):
         return
-    live = old if old is not None else zero_object(schema, api_version, new.get("kind", ""))
+    live = old if old is not None else shared_zero_object(schema, api_version, new.get("kind", ""))
     writer = ManagerId.of(manager, "Update", api_version, subresource)
     reset = {tuple(field_token(part) for part in path) for path in reset_fields}
     try:

@@ -6,6 +6,8 @@ owns the fields it changes and takes them from every other manager; an applier o
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 from timoneiro.api import schema as openapi
 from timoneiro.apiserver.fieldpath import (
     Path,
-    decode_fields,
+    decode_canonical,
     encode_fields,
     go_json,
     go_quote,
@@ -69,9 +71,18 @@ class ManagerId:
 
 @dataclass
 class Owned:
-    fields: set[Path]
+    fields: set[Path] | frozenset[Path]
     api_version: str
     applied: bool
+    # The FieldsV1 object `fields` was decoded from, when encoding `fields` gives it back: while `fields`
+    # is still that (immutable) set, encode() keeps the object rather than encode the set again.
+    encoded: dict | None = field(default=None, compare=False, repr=False)
+    encoded_fields: frozenset[Path] | None = field(default=None, compare=False, repr=False)
+
+    def fields_v1(self) -> dict[str, Any]:
+        if self.encoded is not None and self.fields is self.encoded_fields:
+            return self.encoded
+        return encode_fields(self.fields)
 
 
 class Conflicts(Exception):
@@ -84,6 +95,16 @@ class Conflicts(Exception):
 
 
 def _seconds(time: str | None) -> float:
+    if time.__class__ is str:
+        return _seconds_of(time)
+    try:
+        return datetime.fromisoformat(time).timestamp() if time else 0
+    except ValueError:
+        return 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _seconds_of(time: str) -> float:
     try:
         return datetime.fromisoformat(time).timestamp() if time else 0
     except ValueError:
@@ -119,13 +140,18 @@ class Managed:
                 raise ValueError(f"missing fieldsType in managed fields entry {i}")
             if fields_type != "FieldsV1":
                 raise ValueError(f"invalid fieldsType {go_quote(str(fields_type))} in managed fields entry {i}")
+            raw = entry.get("fieldsV1")
             try:
-                fields = decode_fields(entry.get("fieldsV1") or {})
+                decoded, canonical = decode_canonical(raw or {})
             except ValueError as err:
                 raise ValueError(f"error decoding versioned set from entry {i}: {err}") from None
             who = ManagerId(entry.get("manager") or "", operation, "" if operation == "Apply" else api_version,
                             entry.get("subresource") or "")
-            managed.owners[who] = Owned(fields, api_version, operation == "Apply")
+            fields = frozenset(decoded)
+            if canonical and isinstance(raw, dict):
+                managed.owners[who] = Owned(fields, api_version, operation == "Apply", raw, fields)
+            else:
+                managed.owners[who] = Owned(fields, api_version, operation == "Apply")
             managed.times[who] = entry.get("time")
         return managed
 
@@ -139,7 +165,7 @@ class Managed:
             if self.times.get(who):
                 entry["time"] = self.times[who]
             entry["fieldsType"] = "FieldsV1"
-            entry["fieldsV1"] = encode_fields(owned.fields)
+            entry["fieldsV1"] = owned.fields_v1()
             if who.subresource:
                 entry["subresource"] = who.subresource
             entries.append(entry)
@@ -169,7 +195,7 @@ def take_changes(managed: Managed, live: Any, new: Any, t: Type, writer: Manager
     if clashes and not force:
         raise Conflicts(clashes)
     for who, owned in list(managed.owners.items()):
-        if who != writer:
+        if who != writer and (who in clashes or not removed.isdisjoint(owned.fields)):
             owned.fields = owned.fields - clashes.get(who, set()) - removed
         if not owned.fields:
             del managed.owners[who]
@@ -218,9 +244,23 @@ def zero_object(schema: dict | None, api_version: str, kind: str) -> dict:
     A built-in kind is a Go struct, so its value-struct fields and fields without omitempty are there
     while still empty; a custom resource starts from its apiVersion and kind alone.
     """
+    return copy.deepcopy(shared_zero_object(schema, api_version, kind))
+
+
+_ZERO_STRUCTS: dict[int, tuple[dict, dict]] = {}
+
+
+def shared_zero_object(schema: dict | None, api_version: str, kind: str) -> dict:
+    """zero_object, but sharing its parts with other calls' (so not to be changed), as comparing
+    against it does not change it."""
     zero: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
     if schema and "x-kubernetes-group-version-kind" in schema:
-        zero.update(_zero_struct(schema, frozenset()))
+        found = _ZERO_STRUCTS.get(id(schema))
+        if found is None or found[0] is not schema:
+            if len(_ZERO_STRUCTS) >= 256:
+                _ZERO_STRUCTS.clear()
+            found = _ZERO_STRUCTS[id(schema)] = (schema, _zero_struct(schema, frozenset()))
+        zero.update(found[1])
     return zero
 
 

@@ -20,9 +20,10 @@ def free_port() -> int:
 
 
 async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
-                started: asyncio.Future | None = None, stop: asyncio.Event | None = None) -> None:
-    """Start storage, the HTTP listener and the controllers that keep the API's own objects (namespaces)
-    working; run until `stop` is set (or forever)."""
+                started: asyncio.Future | None = None, stop: asyncio.Event | None = None,
+                controllers: bool = True) -> None:
+    """Start storage, the HTTP listener and (unless a cluster runs its controller manager elsewhere) the
+    controllers; run until `stop` is set (or forever)."""
     api = APIServer(data_dir, f"{host}:{port}")
     await api.start()
     config = uvicorn.Config(api, host=host, port=port, loop="none", http="httptools", lifespan="off",
@@ -35,10 +36,12 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
             await task
             raise RuntimeError("the API server did not start")
         await asyncio.sleep(0.005)
-    from timoneiro.controllers.manager import ControllerManager
+    manager = None
+    if controllers:
+        from timoneiro.controllers.manager import ControllerManager
 
-    controllers = ControllerManager(f"http://{host}:{port}")
-    await controllers.start()
+        manager = ControllerManager(f"http://{host}:{port}")
+        await manager.start()
     if started is not None:
         started.set_result(api)
     if stop is None:  # in the foreground: SIGTERM and SIGINT stop it cleanly
@@ -47,21 +50,25 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
         await asyncio.wait([task, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        await controllers.stop()
+        if manager:
+            await manager.stop()
         api.close_watches()  # open watches would hold uvicorn's graceful shutdown
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
-        await controllers.stop()  # idempotent: already stopped on a clean stop
+        if manager:
+            await manager.stop()  # idempotent: already stopped on a clean stop
         await api.stop()
 
 
 class ServerThread:
     """An API server on its own event loop in a thread: how tests and `timoneiro up` embed one."""
 
-    def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1",
+                 controllers: bool = True) -> None:
         self.data_dir = data_dir
+        self.controllers = controllers
         self.host = host
         self.port = port or free_port()
         self.url = f"http://{host}:{self.port}"
@@ -92,7 +99,8 @@ class ServerThread:
 
         started.add_done_callback(on_started)
         try:
-            self.loop.run_until_complete(serve(self.data_dir, self.host, self.port, started, self._stop))
+            self.loop.run_until_complete(serve(self.data_dir, self.host, self.port, started, self._stop,
+                                               self.controllers))
         except BaseException as e:  # surfaced to start()
             self._error = e
             self._ready.set()

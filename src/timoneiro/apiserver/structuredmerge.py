@@ -14,13 +14,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from timoneiro.api import schema as openapi
 from timoneiro.apiserver.fieldpath import (
     Path,
     PathTree,
+    _Lru,
+    _go_string,
     field_token,
+    go_json,
     go_quote,
-    key_token,
     path_tree,
     render_path,
     value_token,
@@ -48,7 +52,11 @@ MISSING: Any = _Missing()
 
 @dataclass(frozen=True, eq=False)
 class Type:
-    """The schema at one place in an object; `raw` None means no schema (anything goes)."""
+    """The schema at one place in an object; `raw` None means no schema (anything goes).
+
+    A Type caches what it derives from its schema, the types of its declared fields among them, and
+    root_type keeps the type of each schema, so that reading an object against it is mostly lookups.
+    """
 
     raw: dict | None = None
     preserve: bool = False
@@ -59,6 +67,16 @@ class Type:
     def schema(self) -> dict:
         return openapi.resolve(self.raw) or {}
 
+    @functools.cached_property
+    def null_kind(self) -> str:
+        """How to read null here (it goes by the schema)."""
+        typ = self.schema.get("type")
+        if isinstance(typ, list):
+            typ = typ[0] if typ else None
+        if typ == "array":
+            return "list"
+        return "scalar" if typ in ("string", "integer", "number", "boolean") else "map"
+
     def kind(self, value: Any) -> str:
         """How to read `value` here: "map", "list" or "scalar" (null goes by the schema)."""
         if isinstance(value, dict):
@@ -67,12 +85,7 @@ class Type:
             return "list"
         if value is not None:
             return "scalar"
-        typ = self.schema.get("type")
-        if isinstance(typ, list):
-            typ = typ[0] if typ else None
-        if typ == "array":
-            return "list"
-        return "scalar" if typ in ("string", "integer", "number", "boolean") else "map"
+        return self.null_kind
 
     @functools.cached_property
     def atomic_map(self) -> bool:
@@ -97,21 +110,37 @@ class Type:
     def item(self) -> Type:
         return Type(openapi.items(self.raw), self.preserve)
 
+    @functools.cached_property
+    def _extra(self) -> tuple[Type, bool]:
+        """The type of the members that are not declared fields."""
+        extra = self.schema.get("additionalProperties")
+        return Type(extra if isinstance(extra, dict) else None, self._preserve_below), False
+
+    @functools.cached_property
+    def _preserve_below(self) -> bool:
+        return self.preserve or self.schema.get("x-kubernetes-preserve-unknown-fields") is True
+
+    @functools.cached_property
+    def _properties(self) -> dict:
+        return self.schema.get("properties") or {}
+
     def child(self, name: str) -> tuple[Type, bool]:
         """The type of map member `name`, and whether it is a declared field rather than an entry."""
-        if name not in self._children:
-            self._children[name] = self._child(name)
-        return self._children[name]
+        found = self._children.get(name)
+        if found is not None:
+            return found
+        if name in self._properties or (self.root and name == "metadata"):
+            found = self._children[name] = self._child(name)  # declared fields: bounded by the schema
+            return found
+        return self._extra
 
     def _child(self, name: str) -> tuple[Type, bool]:
         if self.root and name == "metadata":
             return Type(openapi.definitions()[OBJECT_META]), True
-        preserve = self.preserve or self.schema.get("x-kubernetes-preserve-unknown-fields") is True
-        props = self.schema.get("properties") or {}
+        props = self._properties
         if name in props:
-            return Type(props[name], preserve), True
-        extra = self.schema.get("additionalProperties")
-        return Type(extra if isinstance(extra, dict) else None, preserve), False
+            return Type(props[name], self._preserve_below), True
+        return self._extra
 
     def allows(self, name: str) -> bool:
         """Whether a map here may hold `name` (else: "field not declared in schema")."""
@@ -122,6 +151,58 @@ class Type:
             return True
         return (self.schema.get("additionalProperties") not in (None, False) or self.preserve
                 or self.schema.get("x-kubernetes-preserve-unknown-fields") is True)
+
+    @functools.cached_property
+    def _key_names(self) -> tuple[tuple[str, str], ...]:
+        """The list-map keys in the order a key token lists them, each with its JSON prefix."""
+        return tuple((name, _go_string(name) + ":") for name in sorted(set(self.list_keys or ())))
+
+    @functools.cached_property
+    def holds_items(self) -> bool:
+        """Whether values here may hold set or map lists, whose items comparing them must key (and
+        may find without keys). True when unsure, as for recursive schemas."""
+        if self.list_keys is not None:
+            return True
+        if (self.raw is None and not self.root) or self.atomic_map:
+            return False
+        guard = id(self.raw)
+        if guard in _VISITING:
+            return True
+        _VISITING.add(guard)
+        try:
+            types = [self.child(name)[0] for name in self._properties] + [self._extra[0]]
+            if self.root:
+                types.append(self.child("metadata")[0])
+            return any(t.holds_items for t in types)
+        finally:
+            _VISITING.discard(guard)
+
+    @functools.cached_property
+    def _single_key(self) -> tuple[str, str] | None:
+        """The key of a list keyed by one field, and how its tokens start."""
+        names = self._key_names
+        return (names[0][0], "k:{" + names[0][1]) if len(names) == 1 else None
+
+    def item_tokens(self, items: list) -> list[str]:
+        """The path elements of the items of this (set or map) list (StructureError for the first
+        that has none)."""
+        keys = self.list_keys
+        out = []
+        if keys:
+            single = self._single_key
+            if single is not None:
+                name, head = single
+                for item in items:
+                    if item.__class__ is dict and name in item and item[name].__class__ is str:
+                        out.append(head + _go_string(item[name]) + "}")
+                    else:
+                        out.append(self.item_token(item))
+                return out
+        else:
+            for item in items:
+                out.append("v:" + _go_string(item) if item.__class__ is str else self.item_token(item))
+            return out
+        return list(map(self.item_token, items))
 
     def item_token(self, item: Any) -> str:
         """The path element of an item of this (set or map) list."""
@@ -138,18 +219,28 @@ class Type:
             raise StructureError("associative list with keys may not have a null element")
         if not isinstance(item, dict):
             raise StructureError("associative list with keys may not have non-map elements")
-        key = {}
-        for name in keys:
+        parts = []
+        for name, prefix in self._key_names:
             value = item[name] if name in item else self._key_default(name)
             if value is not None:
-                key[name] = value
-        if not key:
+                parts.append(prefix + (_go_string(value) if value.__class__ is str else go_json(value)))
+        if not parts:
             names = "[" + " ".join(go_quote(k) for k in keys) + "]"
             raise StructureError(f"associative list with keys has an element that omits all key fields {names} "
                                  "(and doesn't have default values for any key fields)")
-        return key_token(key)
+        return "k:{" + ",".join(parts) + "}"
+
+    @functools.cached_property
+    def _key_defaults(self) -> dict[str, Any]:
+        return {}
 
     def _key_default(self, name: str) -> Any:
+        defaults = self._key_defaults
+        if name not in defaults:
+            defaults[name] = self._find_key_default(name)
+        return defaults[name]
+
+    def _find_key_default(self, name: str) -> Any:
         prop = (self.item.schema.get("properties") or {}).get(name) or {}
         if "default" in prop:
             return prop["default"]
@@ -157,18 +248,37 @@ class Type:
         return _KEY_DEFAULTS.get((ref.rsplit("/", 1)[-1], name))
 
 
+_VISITING: set[int] = set()  # schemas Type.holds_items is looking below
+_NO_SCHEMA_ROOT = Type(None, root=True)
+_ROOTS: dict[int, tuple[dict, Type]] = {}
+
+
 def root_type(schema: dict | None) -> Type:
-    return Type(schema, root=True)
+    """The type of objects of `schema` (the same Type for the same schema object, so that what it
+    derives from the schema is derived once)."""
+    if schema is None:
+        return _NO_SCHEMA_ROOT
+    found = _ROOTS.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    if len(_ROOTS) >= 256:
+        _ROOTS.clear()
+    t = Type(schema, root=True)
+    _ROOTS[id(schema)] = (schema, t)  # the schema is held, so its id is not reused while cached
+    return t
 
 
 def _item_tokens(t: Type, items: list, path: Path) -> list[str]:
-    tokens = []
-    for i, item in enumerate(items):
+    try:
+        return t.item_tokens(items)
+    except StructureError:
+        pass
+    for i, item in enumerate(items):  # again, to name the first item that has no token
         try:
-            tokens.append(t.item_token(item))
+            t.item_token(item)
         except StructureError as err:
             raise StructureError(f"{render_path(path)}: element {i}: {err}") from None
-    return tokens
+    raise AssertionError("unreachable")
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -260,43 +370,85 @@ def compare(lhs: Any, rhs: Any, t: Type) -> Comparison:
     return out
 
 
+# How _unchanged serializes: sorted keys, and what go_json cannot encode is an error rather than text.
+_STRICT_JSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+                | orjson.OPT_PASSTHROUGH_DATACLASS)
+# Values (as that JSON, with their type) whose list items all have keys: an object updated again and
+# again keeps most of its parts.
+_CHECKED: _Lru = _Lru(2048)
+
+
 def _compare(lhs: Any, rhs: Any, t: Type, path: Path, out: Comparison) -> None:
     if rhs is MISSING:
-        leaf = _compare_as(t.kind(lhs), lhs, rhs, t, path, out)
-    elif lhs is MISSING or t.kind(lhs) == t.kind(rhs):
-        leaf = _compare_as(t.kind(rhs), lhs, rhs, t, path, out)
-    else:
-        _compare_as(t.kind(lhs), lhs, rhs, t, path, out)
-        leaf = _compare_as(t.kind(rhs), lhs, rhs, t, path, out)
-    if not leaf and path:
         if lhs is MISSING:
-            out.added.add(path)
-        elif rhs is MISSING:
-            out.removed.add(path)
+            if path:
+                out.added.add(path)
+            return
+        _every(lhs, t, path, out.removed)
+        return
+    if lhs is MISSING:
+        _every(rhs, t, path, out.added)
+        return
+    if isinstance(lhs, dict):
+        if isinstance(rhs, dict):
+            if (lhs is rhs or lhs == rhs) and _unchanged(lhs, rhs, t):
+                return
+            if t.atomic_map or not (lhs or rhs):
+                if path and not same_value(lhs, rhs):
+                    out.modified.add(path)
+                return
+            child = t.child
+            for name, lv in lhs.items():
+                rv = rhs.get(name, MISSING)
+                if rv is MISSING:
+                    _every(lv, child(name)[0], path + ("f:" + name,), out.removed)
+                else:
+                    _compare(lv, rv, child(name)[0], path + ("f:" + name,), out)
+            for name, rv in rhs.items():
+                if name not in lhs:
+                    _every(rv, child(name)[0], path + ("f:" + name,), out.added)
+            return
+    elif isinstance(lhs, list):
+        if isinstance(rhs, list):
+            if (lhs is rhs or lhs == rhs) and _unchanged(lhs, rhs, t):
+                return
+            if t.list_keys is None or not (lhs or rhs):
+                if path and not same_value(lhs, rhs):
+                    out.modified.add(path)
+                return
+            _compare_items(lhs, rhs, t, path, out)
+            return
+    elif lhs is not None and rhs is not None and not isinstance(rhs, (dict, list)):
+        if path and not same_value(lhs, rhs):  # two scalars
+            out.modified.add(path)
+        return
+    left_kind, right_kind = t.kind(lhs), t.kind(rhs)
+    if left_kind != right_kind:
+        _compare_as(left_kind, lhs, rhs, t, path, out)
+    _compare_as(right_kind, lhs, rhs, t, path, out)
 
 
-def _compare_as(kind: str, lhs: Any, rhs: Any, t: Type, path: Path, out: Comparison) -> bool:
-    """Compare as a map, list or scalar; True when the node was compared as a single leaf."""
+def _compare_as(kind: str, lhs: Any, rhs: Any, t: Type, path: Path, out: Comparison) -> None:
+    """Compare two values present on both sides as a map, list or scalar."""
     if kind == "map":
         left = lhs if isinstance(lhs, dict) else {}
         right = rhs if isinstance(rhs, dict) else {}
         if t.atomic_map or not (left or right):
             _compare_leaf(lhs, rhs, path, out)
-            return True
+            return
         for name in {**left, **right}:
             _compare(left.get(name, MISSING), right.get(name, MISSING), t.child(name)[0],
                      path + (field_token(name),), out)
-        return False
+        return
     if kind == "list":
         left = lhs if isinstance(lhs, list) else []
         right = rhs if isinstance(rhs, list) else []
         if t.list_keys is None or not (left or right):
             _compare_leaf(lhs, rhs, path, out)
-            return True
+            return
         _compare_items(left, right, t, path, out)
-        return False
+        return
     _compare_leaf(lhs, rhs, path, out)
-    return True
 
 
 def _compare_leaf(lhs: Any, rhs: Any, path: Path, out: Comparison) -> None:
@@ -310,6 +462,95 @@ def _compare_leaf(lhs: Any, rhs: Any, path: Path, out: Comparison) -> None:
         out.modified.add(path)
 
 
+def _every(value: Any, t: Type, path: Path, out: set[Path]) -> None:
+    """Add the path of every node of `value` to `out`: what comparing it with a missing value finds."""
+    if path:
+        out.add(path)
+    if isinstance(value, dict):
+        if value and not t.atomic_map:
+            child = t.child
+            for name, member in value.items():
+                if member and isinstance(member, (dict, list)):
+                    _every(member, child(name)[0], path + ("f:" + name,), out)
+                else:  # a leaf, or an empty map or list
+                    out.add(path + ("f:" + name,))
+    elif isinstance(value, list) and value and t.list_keys is not None:
+        tokens = _item_tokens(t, value, path)
+        item_type = t.item
+        if len(set(tokens)) == len(tokens):
+            for token, item in zip(tokens, value, strict=True):
+                _every(item, item_type, path + (token,), out)
+            return
+        counts = Counter(tokens)
+        for token, item in zip(tokens, value, strict=True):
+            n = counts[token]
+            if n == 1:
+                _every(item, item_type, path + (token,), out)
+            elif n:
+                out.add(path + (token,))  # a duplicated item is a single field
+                counts[token] = 0
+
+
+def _unchanged(lhs: Any, rhs: Any, t: Type) -> bool:
+    """Whether comparing equal (==) `lhs` and `rhs` would find no change and raise no error, so that it
+    may be skipped. == is not JSON equality (True == 1, a shared NaN equals itself), so the two must
+    also serialize alike and hold no NaN; and keyed lists below must have their keys."""
+    try:
+        text = orjson.dumps(lhs, option=_STRICT_JSON)
+        if lhs is not rhs and orjson.dumps(rhs, option=_STRICT_JSON) != text:
+            return False
+    except TypeError:  # not JSON (orjson.JSONEncodeError is a TypeError)
+        return False
+    if b"null" in text and _has_nan(lhs):
+        return False
+    if t.holds_items and _CHECKED.lookup((t, text)) is None:
+        try:
+            _check_items(lhs, t)
+        except Exception:  # noqa: BLE001 - comparing will raise it, in its order
+            return False
+        _CHECKED.keep((t, text), True)  # the same JSON has the same items, whatever its keys' order
+    return True
+
+
+def _has_nan(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, float) and node != node:
+            return True
+    return False
+
+
+def _check_items(value: Any, t: Type) -> None:
+    """Raise what comparing `value` with itself would: the tokens of keyed and set list items."""
+    if isinstance(value, dict):
+        if value and not t.atomic_map:
+            child = t.child
+            for name, member in value.items():
+                if member and isinstance(member, (dict, list)):
+                    member_type = child(name)[0]
+                    if member_type.holds_items:
+                        _check_items(member, member_type)
+    elif value and t.list_keys is not None:
+        tokens = t.item_tokens(value)
+        item_type = t.item
+        if not item_type.holds_items:
+            return
+        if len(set(tokens)) == len(tokens):
+            for item in value:
+                if item and isinstance(item, (dict, list)):
+                    _check_items(item, item_type)
+        else:
+            counts = Counter(tokens)
+            for token, item in zip(tokens, value, strict=True):
+                if counts[token] == 1 and item and isinstance(item, (dict, list)):
+                    _check_items(item, item_type)
+
+
 def _group(t: Type, items: list, path: Path) -> dict[str, list]:
     groups: dict[str, list] = {}
     for token, item in zip(_item_tokens(t, items, path), items, strict=True):
@@ -318,6 +559,20 @@ def _group(t: Type, items: list, path: Path) -> dict[str, list]:
 
 
 def _compare_items(lhs: list, rhs: list, t: Type, path: Path, out: Comparison) -> None:
+    left_tokens, right_tokens = _item_tokens(t, lhs, path), _item_tokens(t, rhs, path)
+    left, right = dict(zip(left_tokens, lhs, strict=True)), dict(zip(right_tokens, rhs, strict=True))
+    if len(left) == len(lhs) and len(right) == len(rhs):  # no duplicates
+        item_type = t.item
+        for token, lv in left.items():
+            rv = right.get(token, MISSING)
+            if rv is MISSING:
+                _every(lv, item_type, path + (token,), out.removed)
+            else:
+                _compare(lv, rv, item_type, path + (token,), out)
+        for token, rv in right.items():
+            if token not in left:
+                _every(rv, item_type, path + (token,), out.added)
+        return
     left, right = _group(t, lhs, path), _group(t, rhs, path)
     for token in {**left, **right}:
         lv, rv = left.get(token, []), right.get(token, [])

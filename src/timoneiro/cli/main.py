@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
+
+from timoneiro.cli import cluster, down, status, up
 
 
 def _server(args: argparse.Namespace) -> None:
@@ -23,9 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     server.add_argument("--data-dir", default=os.path.expanduser("~/.timoneiro/server"))
     server.add_argument("--address", default="127.0.0.1:6443", help="HOST:PORT to listen on")
     server.set_defaults(func=_server)
+    for command in (up, down, status, cluster):
+        command.register(sub)
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        args.func(args)
+        sys.exit(args.func(args))
 
 
 if __name__ == "__main__":

@@ -100,6 +100,27 @@ def merge_kubeconfig(name: str, server: str, *, ca_data: bytes | None = None, ce
     return path
 
 
+def remove_kubeconfig(name: str) -> list[str]:
+    """Drop the cluster, user and context `name` from every kubeconfig file kubectl reads, and unset
+    current-context where it named them; return the files changed."""
+    changed = []
+    for path in kubeconfig_paths():
+        if not os.path.exists(path):
+            continue
+        with _locked(path):
+            doc = _read(path)
+            kept = {section: [e for e in doc.get(section) or () if e.get("name") != name] for section, _ in SECTIONS}
+            current = doc.get("current-context") == name
+            if not current and all(len(kept[s]) == len(doc.get(s) or ()) for s in kept):
+                continue
+            doc.update(kept)
+            if current:
+                doc["current-context"] = ""
+            _write_private(path, yaml.safe_dump(doc, sort_keys=False))
+        changed.append(path)
+    return changed
+
+
 def _write_target() -> str:
     """As client-go does: the first $KUBECONFIG file that exists, else its last one, else ~/.kube/config."""
     paths = kubeconfig_paths()

@@ -56,14 +56,15 @@ class ItemExponentialBackoff:
 class TokenBucket:
     """An overall limit across items: `burst` retries at once, then `qps` a second (each retry reserves a token)."""
 
-    def __init__(self, qps: float = 10.0, burst: int = 100) -> None:
+    def __init__(self, qps: float = 10.0, burst: int = 100, clock: Callable[[], float] = time.monotonic) -> None:
         self.qps = qps
         self.burst = burst
+        self.clock = clock
         self._tokens = float(burst)
-        self._last = time.monotonic()
+        self._last = clock()
 
     def when(self, item: Hashable) -> float:
-        now = time.monotonic()
+        now = self.clock()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps) - 1
         self._last = now
         return max(0.0, -self._tokens / self.qps)

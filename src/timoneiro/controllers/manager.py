@@ -8,9 +8,33 @@ import contextlib
 from timoneiro.client import Client, ClientConfig
 from timoneiro.client.informer import InformerFactory
 from timoneiro.controllers.base import Controller
+from timoneiro.controllers.cronjob import CronJobController
+from timoneiro.controllers.daemonset import DaemonSetController
+from timoneiro.controllers.deployment import DeploymentController
+from timoneiro.controllers.disruption import DisruptionController
+from timoneiro.controllers.endpoints import EndpointsController
+from timoneiro.controllers.endpointslice import EndpointSliceController, KubernetesEndpointSlice
+from timoneiro.controllers.garbagecollector import GarbageCollector
+from timoneiro.controllers.job import JobController
 from timoneiro.controllers.namespace import NamespaceController
+from timoneiro.controllers.nodelifecycle import NodeLifecycleController
+from timoneiro.controllers.podgc import PodGCController
+from timoneiro.controllers.replicaset import ReplicaSetController
+from timoneiro.controllers.replicationcontroller import ReplicationControllerController
+from timoneiro.controllers.rootca import RootCAPublisher
+from timoneiro.controllers.serviceaccount import ServiceAccountsController
+from timoneiro.controllers.statefulset import StatefulSetController
+from timoneiro.controllers.taint_eviction import TaintEvictionController
+from timoneiro.controllers.ttl_after_finished import TTLAfterFinishedController
 
-CONTROLLERS: tuple[type[Controller], ...] = (NamespaceController,)
+CONTROLLERS: tuple[type[Controller], ...] = (NamespaceController, GarbageCollector, EndpointsController,
+                                                EndpointSliceController, KubernetesEndpointSlice,
+                                                ServiceAccountsController, RootCAPublisher, NodeLifecycleController,
+                                                TaintEvictionController, DisruptionController, PodGCController,
+                                                JobController,
+                                                TTLAfterFinishedController, CronJobController,
+                                                DaemonSetController, StatefulSetController, ReplicaSetController,
+                                                ReplicationControllerController, DeploymentController)
 
 
 class ControllerManager:

@@ -12,6 +12,18 @@ from collections.abc import Callable
 
 _UUID = r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?%s[0-9a-f]{3}-?%s[0-9a-f]{3}-?[0-9a-f]{12}$"
 _ANY, _VARIANT = "[0-9a-f]", "[89ab]"
+_UUID_ANY, _UUID3, _UUID4, _UUID5 = (
+    re.compile(_UUID % parts) for parts in ((_ANY, _ANY), ("3", _ANY), ("4", _VARIANT), ("5", _VARIANT))
+)
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(.*)$")
+_ISBN_SEPARATORS = re.compile(r"[\s-]")
+_ISBN10 = re.compile(r"[0-9]{9}X|[0-9]{10}")
+_ISBN13 = re.compile(r"[0-9]{13}")
+_NON_DIGITS = re.compile(r"[^0-9]")
+_BSON_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+_SSN = re.compile(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$")
+_HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _HOSTNAME = re.compile(r"^([^\W_]((-?[^\W_]{0,62})?)|([^\W_](([^\W_-]|-){0,61}[^\W_])?(\.)){1,}([^\W\d_]){2,63})$")
 _DATE_TIME = re.compile(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(.[0-9]+)?(z|([+-][0-9]{2}:[0-9]{2}))$")
 _GO_DURATION = re.compile(r"^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$")
@@ -52,7 +64,7 @@ def _cidr(s: str) -> bool:
 
 
 def _date(s: str) -> bool:
-    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", s)
+    m = _DATE.fullmatch(s)
     if not m:
         return False
     year, month, day = (int(x) for x in m.groups())
@@ -82,7 +94,7 @@ def _uri(s: str) -> bool:
     """Go's url.ParseRequestURI: an absolute URI or an absolute path."""
     if not s or any(ord(c) < 0x20 or c == "\x7f" for c in s):
         return False
-    m = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:(.*)$", s)
+    m = _URI_SCHEME.match(s)
     if m:
         rest = m.group(1)
         return not rest.startswith("//") or " " not in rest[2:].split("/", 1)[0]
@@ -90,20 +102,20 @@ def _uri(s: str) -> bool:
 
 
 def _isbn(s: str, length: int) -> bool:
-    s = re.sub(r"[\s-]", "", s)
+    s = _ISBN_SEPARATORS.sub("", s)
     if length == 10:
-        if not re.fullmatch(r"[0-9]{9}X|[0-9]{10}", s):
+        if not _ISBN10.fullmatch(s):
             return False
         total = sum((i + 1) * int(c) for i, c in enumerate(s[:9])) + 10 * (10 if s[9] == "X" else int(s[9]))
         return total % 11 == 0
-    if not re.fullmatch(r"[0-9]{13}", s):
+    if not _ISBN13.fullmatch(s):
         return False
     total = sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(s[:12]))
     return (10 - total % 10) % 10 == int(s[12])
 
 
 def _credit_card(s: str) -> bool:
-    digits = re.sub(r"[^0-9]", "", s)
+    digits = _NON_DIGITS.sub("", s)
     if not _CREDIT_CARD.match(digits):
         return False
     total = 0
@@ -122,7 +134,7 @@ def _ipv6(s: str) -> bool:
 
 
 FORMATS: dict[str, Callable[[str], bool]] = {
-    "bsonobjectid": lambda s: re.fullmatch(r"[0-9a-fA-F]{24}", s) is not None,
+    "bsonobjectid": lambda s: _BSON_OBJECT_ID.fullmatch(s) is not None,
     "uri": _uri,
     "email": lambda s: _EMAIL.match(s) is not None,
     "hostname": lambda s: _HOSTNAME.match(s) is not None and len(s) <= 255 and all(len(p) <= 63 for p in s.split(".")),
@@ -130,16 +142,16 @@ FORMATS: dict[str, Callable[[str], bool]] = {
     "ipv6": _ipv6,
     "cidr": _cidr,
     "mac": lambda s: _MAC.match(s) is not None,
-    "uuid": lambda s: re.match(_UUID % (_ANY, _ANY), s) is not None,
-    "uuid3": lambda s: re.match(_UUID % ("3", _ANY), s) is not None,
-    "uuid4": lambda s: re.match(_UUID % ("4", _VARIANT), s) is not None,
-    "uuid5": lambda s: re.match(_UUID % ("5", _VARIANT), s) is not None,
+    "uuid": lambda s: _UUID_ANY.match(s) is not None,
+    "uuid3": lambda s: _UUID3.match(s) is not None,
+    "uuid4": lambda s: _UUID4.match(s) is not None,
+    "uuid5": lambda s: _UUID5.match(s) is not None,
     "isbn": lambda s: _isbn(s, 10) or _isbn(s, 13),
     "isbn10": lambda s: _isbn(s, 10),
     "isbn13": lambda s: _isbn(s, 13),
     "creditcard": _credit_card,
-    "ssn": lambda s: len(s) == 11 and re.match(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$", s) is not None,
-    "hexcolor": lambda s: re.match(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", s) is not None,
+    "ssn": lambda s: len(s) == 11 and _SSN.match(s) is not None,
+    "hexcolor": lambda s: _HEX_COLOR.match(s) is not None,
     "rgbcolor": lambda s: _RGB.match(s) is not None,
     "byte": lambda s: _BASE64.match(s) is not None,
     "password": lambda s: True,

@@ -18,15 +18,13 @@ from typing import Any
 from timoneiro.api.crd_schema import formats
 from timoneiro.api.crd_schema.values import go_number, is_integral_float, is_number, json_equal, type_of
 from timoneiro.api.field import FieldError
+from timoneiro.api.validation.golit import go_string
+from timoneiro.api.validation.names import is_signed_int
 
 MISSING: Any = object()
 _TYPE_META = ("apiVersion", "kind")
 _INT32, _INT64 = (-(2**31), 2**31 - 1), (-(2**63), 2**63 - 1)
 _FLOAT32_MAX = 3.4028234663852886e38
-
-
-def _quote(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _field(name: str) -> str:
@@ -39,7 +37,7 @@ def _invalid(name: str, value: Any, message: str) -> FieldError:
 
 
 def _type_invalid(name: str, expected: str, found: str) -> FieldError:
-    return FieldError("TypeInvalid", _field(name), f"{name} in body must be of type {expected}: {_quote(found)}",
+    return FieldError("TypeInvalid", _field(name), f"{name} in body must be of type {expected}: {go_string(found)}",
                       found)
 
 
@@ -145,14 +143,14 @@ def _junctors(data: Any, s: dict, path: str, old: Any) -> _Result:
             if best is None or result.matches > best.matches:
                 best = result
         if best is not None:
-            res.add(_unplaced(f"{_quote(path)} must validate at least one schema (anyOf)"))
+            res.add(_unplaced(f"{go_string(path)} must validate at least one schema (anyOf)"))
             res.merge(best)
     if s.get("oneOf"):
         results = [_node(data, sub, path, old) for sub in s["oneOf"]]
         valid = sum(1 for r in results if not r.errors)
         if valid != 1:
             found = "Found none valid" if valid == 0 else f"Found {valid} valid alternatives"
-            res.add(_unplaced(f"{_quote(path)} must validate one and only one schema (oneOf). {found}"))
+            res.add(_unplaced(f"{go_string(path)} must validate one and only one schema (oneOf). {found}"))
             if valid == 0:
                 res.merge(max(results, key=lambda r: r.matches))
     if s.get("allOf"):
@@ -162,9 +160,9 @@ def _junctors(data: Any, s: dict, path: str, old: Any) -> _Result:
         valid = sum(1 for r in results if not r.errors)
         if valid != len(results):
             none = ". None validated" if valid == 0 else ""
-            res.add(_unplaced(f"{_quote(path)} must validate all the schemas (allOf){none}"))
+            res.add(_unplaced(f"{go_string(path)} must validate all the schemas (allOf){none}"))
     if isinstance(s.get("not"), dict) and not _node(data, s["not"], path, old).errors:
-        res.add(_unplaced(f"{_quote(path)} must not validate the schema (not)"))
+        res.add(_unplaced(f"{go_string(path)} must not validate the schema (not)"))
     return res
 
 
@@ -191,7 +189,7 @@ def _range_error(value: int | float, type_name: str, fmt: str, what: str, path: 
     fits = True
     if type_name == "integer":
         low, high = _INT32 if fmt == "int32" else _INT64
-        fits = re.fullmatch(r"[-+]?\d+", text) is not None and low <= int(text) <= high
+        fits = is_signed_int(text) and low <= int(text) <= high
     elif fmt == "float":
         fits = abs(float(value)) <= _FLOAT32_MAX
     if fits:
@@ -265,7 +263,7 @@ def _check_enum(data: Any, s: dict, path: str) -> FieldError | None:
     enum = s.get("enum")
     if not enum or (data is not None and any(json_equal(data, e) for e in enum if e is not None)):
         return None
-    supported = ", ".join(_quote(e if isinstance(e, str) else json.dumps(e, separators=(",", ":"))) for e in enum)
+    supported = ", ".join(go_string(e if isinstance(e, str) else json.dumps(e, separators=(",", ":"))) for e in enum)
     return FieldError("NotSupported", _field(path), f"supported values: {supported}", data)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
+
+from timoneiro.api.validation.golit import go_float
 
 _MAX_EXACT = 2.0**53
 
@@ -50,12 +51,4 @@ def go_number(value: float | int) -> str:
     """A number as Go's %v prints it: shortest digits, in exponent form below 1e-4 or from 1e6."""
     if isinstance(value, int) or value == 0:
         return str(int(value))
-    sign, digits, exponent = Decimal(repr(value)).as_tuple()
-    point = len(digits) + int(exponent) - 1
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    minus = "-" if sign else ""
-    if point < -4 or point >= 6:
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{minus}{mantissa}e{'-' if point < 0 else '+'}{abs(point):02d}"
-    fixed = format(Decimal(repr(value)).copy_abs(), "f")
-    return minus + (fixed.rstrip("0").rstrip(".") if "." in fixed else fixed)
+    return go_float(value)

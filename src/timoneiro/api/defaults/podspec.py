@@ -60,9 +60,7 @@ def _container(container: dict) -> None:
         fill.if_zero(port, "protocol", "TCP")
     for env in fill.dicts(container, "env"):
         volumes.field_ref(fill.child(fill.child(env, "valueFrom"), "fieldRef"))
-    resources = fill.ensure(container, "resources")
-    quantity.resource_list(resources, "limits")
-    quantity.resource_list(resources, "requests")
+    quantity.requirements(fill.ensure(container, "resources"))
     for key in PROBES:
         if (probe := fill.child(container, key)) is not None:
             _probe(probe)

@@ -72,9 +72,7 @@ def claim(pvc: dict) -> None:
 def claim_spec(spec: dict) -> None:
     """SetDefaults_PersistentVolumeClaimSpec, with its resource lists."""
     fill.if_nil(spec, "volumeMode", "Filesystem")
-    resources = fill.ensure(spec, "resources")
-    quantity.resource_list(resources, "limits")
-    quantity.resource_list(resources, "requests")
+    quantity.requirements(fill.ensure(spec, "resources"))
 
 
 def _downward_items(downward: dict | None) -> None:

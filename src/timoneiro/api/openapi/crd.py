@@ -82,6 +82,13 @@ def _meta_ref(definition: str, description_from: str) -> dict:
     return {"$ref": V2_PREFIX + definition, "description": description}
 
 
+def _set_object_meta(props: dict) -> None:
+    """The apiVersion, kind and ObjectMeta properties every resource (root or embedded) is given."""
+    props["metadata"] = _meta_ref(OBJECT_META, _OBJECT_SOURCE)
+    props["apiVersion"] = _type_meta("apiVersion")
+    props["kind"] = _type_meta("kind")
+
+
 def _kind_schema(root: dict | None, v2: bool, preserve_unknown: bool) -> dict:
     if root is None:
         return {"type": "object"}
@@ -90,10 +97,7 @@ def _kind_schema(root: dict | None, v2: bool, preserve_unknown: bool) -> dict:
         return {"type": "object"}
     if v2:
         s = _for_v2(s)
-    s.setdefault("properties", {})
-    s["properties"]["metadata"] = _meta_ref(OBJECT_META, _OBJECT_SOURCE)
-    s["properties"]["apiVersion"] = _type_meta("apiVersion")
-    s["properties"]["kind"] = _type_meta("kind")
+    _set_object_meta(s.setdefault("properties", {}))
     _add_embedded_meta(s, v2)
     return s
 
@@ -191,9 +195,6 @@ def _add_embedded_meta(s: dict, v2: bool) -> None:
     if v2 and s.get("x-kubernetes-preserve-unknown-fields"):
         return
     if s.get("x-kubernetes-embedded-resource"):
-        props = s.setdefault("properties", {})
-        props["apiVersion"] = _type_meta("apiVersion")
-        props["kind"] = _type_meta("kind")
-        props["metadata"] = _meta_ref(OBJECT_META, _OBJECT_SOURCE)
+        _set_object_meta(s.setdefault("properties", {}))
         required = s.setdefault("required", [])
         required.extend(k for k in ("kind", "apiVersion") if k not in required)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from timoneiro.api import conversion
 from timoneiro.api.printers.age import since
-from timoneiro.api.printers.columns import AGE, NAME, Printer, column, created, name, spec, status
+from timoneiro.api.printers.columns import AGE, NAME, Printer, column, created, name, spec, status, with_more
 from timoneiro.api.printers.quantity import quantity, quantity_or_nil
 
 _METRICS_MAX = 2
@@ -44,8 +44,7 @@ def format_metrics(specs: list, statuses: list) -> str:
     if not specs:
         return "<none>"
     shown = [_format_metric(metric, statuses[i] if i < len(statuses) else {}) for i, metric in enumerate(specs)]
-    text = ", ".join(shown[:_METRICS_MAX])
-    return f"{text} + {len(shown) - _METRICS_MAX} more..." if len(shown) > _METRICS_MAX else text
+    return with_more(", ".join(shown[:_METRICS_MAX]), len(shown), _METRICS_MAX)
 
 
 def _format_metric(metric: dict, current_status: dict) -> str:

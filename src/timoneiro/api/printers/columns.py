@@ -64,6 +64,12 @@ def template_spec(obj: dict) -> dict:
     return ((spec(obj).get("template") or {}).get("spec")) or {}
 
 
+def with_more(text: str, count: int, limit: int) -> str:
+    """A list cut at `limit` entries, as upstream's printers say so: "a,b,c + 2 more..." (count is the
+    number there were)."""
+    return f"{text} + {count - limit} more..." if count > limit else text
+
+
 def condition_true(conditions: list | None, type_: str) -> bool:
     """Whether the first condition of a type is True (upstream's hasJobCondition and kin)."""
     for cond in conditions or []:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from decimal import Decimal
 
 from timoneiro.api.printers import jsonpath
 from timoneiro.api.printers.age import parse_time, since
 from timoneiro.api.printers.columns import NAME, Printer, name
+from timoneiro.api.validation.golit import go_float
 
 # served when a version declares no columns of its own
 AGE_COLUMN = {
@@ -107,25 +107,3 @@ def _integral(value: object) -> object:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return int(value)
     return value
-
-
-def go_float(value: float) -> str:
-    """Go's %v of a float64 (strconv 'g', shortest): exponent form below 1e-4 and from 1e6 up."""
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    if value == 0:
-        return "-0" if math.copysign(1, value) < 0 else "0"
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    mantissa = "".join(map(str, digits))
-    point = len(mantissa) + exponent  # position of the decimal point within the digits
-    head = "-" if sign else ""
-    if point - 1 < -4 or point - 1 >= 6:
-        fraction = f".{mantissa[1:]}" if len(mantissa) > 1 else ""
-        return f"{head}{mantissa[0]}{fraction}e{'-' if point - 1 < 0 else '+'}{abs(point - 1):02d}"
-    if point <= 0:
-        return f"{head}0.{'0' * -point}{mantissa}"
-    if point >= len(mantissa):
-        return f"{head}{mantissa}{'0' * (point - len(mantissa))}"
-    return f"{head}{mantissa[:point]}.{mantissa[point:]}"

@@ -6,6 +6,7 @@ range or comparing a string with a number raises JSONPathError: either way the c
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -58,8 +59,10 @@ class Literal:
     value: object
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(path: str) -> tuple:
-    """The steps of a path such as `.status.conditions[?(@.type=="Ready")].status`."""
+    """The steps of a path such as `.status.conditions[?(@.type=="Ready")].status` (immutable, so
+    cached: a custom resource's columns are parsed again for every table, watch events included)."""
     text, i, steps = path.strip(), 0, []
     if text.startswith("$"):
         i = 1

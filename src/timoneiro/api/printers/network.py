@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from timoneiro.api.printers.age import since
-from timoneiro.api.printers.columns import AGE, NAME, Printer, column, created, name, spec, status, wide
+from timoneiro.api.printers.columns import (
+    AGE,
+    NAME,
+    Printer,
+    column,
+    created,
+    name,
+    spec,
+    status,
+    wide,
+    with_more,
+)
 from timoneiro.api.printers.labels import format_label_selector, format_labels
 
 _LIST_MAX = 3
@@ -77,8 +88,7 @@ def _endpoints(subsets: list) -> str:
             count += len(addresses)
             room = _LIST_MAX - len(shown)
             shown.extend(_host_port(ip, port.get("port", 0)) for ip in addresses[:room])
-    text = ",".join(shown)
-    return f"{text} + {count - _LIST_MAX} more..." if count > _LIST_MAX else text
+    return with_more(",".join(shown), count, _LIST_MAX)
 
 
 def _host_port(ip: str, port: int) -> str:
@@ -99,10 +109,7 @@ def _slice_port(port: dict) -> str:
 
 def _first_few(items: list[str]) -> str:
     """listWithMoreString: the first three, a count of the rest, "<unset>" for none."""
-    text = ",".join(items[:_LIST_MAX])
-    if len(items) > _LIST_MAX:
-        return f"{text} + {len(items) - _LIST_MAX} more..."
-    return text or "<unset>"
+    return with_more(",".join(items[:_LIST_MAX]), len(items), _LIST_MAX) or "<unset>"
 
 
 def ingress_cells(obj: dict, now: datetime) -> list:
@@ -125,7 +132,7 @@ def _hosts(rules: list) -> str:
         return "*"
     text = ",".join(rules[i]["host"] for i in with_host)
     if len(with_host) == _LIST_MAX and with_host[-1] < len(rules) - 1:
-        return f"{text} + {len(rules) - _LIST_MAX} more..."
+        return with_more(text, len(rules), _LIST_MAX)
     return text
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from timoneiro.api.defaults.quantity import canonical
+from timoneiro.api.quantity import canonicalize
 
 
 def quantity(value: object) -> str:
     """A value-typed quantity in canonical form; a missing one is zero, as in Go."""
-    return "0" if value is None else str(canonical(value))
+    return "0" if value is None else str(canonicalize(value))
 
 
 def quantity_or_nil(value: object) -> str:

@@ -9,6 +9,7 @@ from timoneiro.api.validation.meta import (
     index,
     label_selector,
     qualified_name,
+    selector_requirement,
 )
 from timoneiro.api.validation.names import is_label_value, name_is_dns_label, name_is_dns_subdomain
 
@@ -16,35 +17,8 @@ TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
 def node_selector_requirement(req: dict, path: str, allow_invalid_values: bool = False) -> list[FieldError]:
-    op, values = req.get("operator", ""), req.get("values") or []
-    errs: list[FieldError] = []
-    if op in ("In", "NotIn"):
-        if not values:
-            errs.append(
-                required(child(path, "values"), "must be specified when `operator` is 'In' or 'NotIn'")
-            )
-    elif op in ("Exists", "DoesNotExist"):
-        if values:
-            errs.append(
-                forbidden(
-                    child(path, "values"),
-                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                )
-            )
-    elif op in ("Gt", "Lt"):
-        if len(values) != 1:
-            errs.append(
-                required(
-                    child(path, "values"), "must be specified single value when `operator` is 'Lt' or 'Gt'"
-                )
-            )
-    else:
-        errs.append(invalid(child(path, "operator"), op, "not a valid selector operator"))
-    errs += qualified_name(req.get("key", ""), child(path, "key"))
-    if not allow_invalid_values:
-        for i, v in enumerate(values):
-            errs += each_message(index(child(path, "values"), i), v, is_label_value(v))
-    return errs
+    """ValidateNodeSelectorRequirement: a label selector requirement that may also be Gt or Lt."""
+    return selector_requirement(req, path, allow_invalid_values, numeric_operators=True)
 
 
 def node_field_requirement(req: dict, path: str) -> list[FieldError]:

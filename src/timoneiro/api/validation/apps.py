@@ -44,25 +44,28 @@ def not_more_than_100_percent(value: Any, path: str) -> list[FieldError]:
     return [invalid(path, int_or_string(value), "must not be greater than 100%")]
 
 
+def _required_selector(selector: dict | None, path: str, empty_owner: str) -> tuple[list[FieldError], bool]:
+    """A workload's required, non-empty spec.selector: its errors, and whether it parsed (a missing one
+    counts as parsed; `empty_owner` names the workload in the message)."""
+    if selector is None:
+        return [required(child(path, "selector"), "")], True
+    selector_errs = meta.label_selector(selector, child(path, "selector"))
+    errs = list(selector_errs)
+    if meta.selector_is_empty(selector):
+        errs.append(
+            invalid(
+                child(path, "selector"),
+                golit.label_selector(selector),
+                f"empty selector is invalid for {empty_owner}",
+            )
+        )
+    return errs, not selector_errs
+
+
 def selector_and_template(spec: dict, path: str, owner: str, empty_owner: str) -> list[FieldError]:
     """A required, non-empty selector that selects the pod template's labels."""
     selector = spec.get("selector")
-    errs: list[FieldError] = []
-    if selector is None:
-        errs.append(required(child(path, "selector"), ""))
-        parsed = True
-    else:
-        selector_errs = meta.label_selector(selector, child(path, "selector"))
-        errs += selector_errs
-        if meta.selector_is_empty(selector):
-            errs.append(
-                invalid(
-                    child(path, "selector"),
-                    golit.label_selector(selector),
-                    f"empty selector is invalid for {empty_owner}",
-                )
-            )
-        parsed = not selector_errs
+    errs, parsed = _required_selector(selector, path, empty_owner)
     if not parsed:
         return errs + [
             invalid(child(path, "selector"), golit.label_selector(selector), "invalid label selector")
@@ -166,13 +169,7 @@ def _daemon_set(obj: dict) -> list[FieldError]:
     template = spec.get("template") or {}
     labels = (template.get("metadata") or {}).get("labels")
     if not errs and (selector is None or not meta.selector_matches(selector, labels)):
-        errs.append(
-            invalid(
-                child(path, "template", "metadata", "labels"),
-                golit.string_map(labels),
-                "`selector` does not match template `labels`",
-            )
-        )
+        errs.append(pods.selector_mismatch(child(path, "template"), labels))
     if selector is not None and meta.selector_is_empty(selector):
         errs.append(
             invalid(
@@ -182,22 +179,7 @@ def _daemon_set(obj: dict) -> list[FieldError]:
             )
         )
     errs += pods.template_spec(template, child(path, "template"))
-    template_spec = template.get("spec") or {}
-    if template_spec.get("restartPolicy") != "Always":
-        errs.append(
-            not_supported(
-                child(path, "template", "spec", "restartPolicy"),
-                template_spec.get("restartPolicy", ""),
-                ["Always"],
-            )
-        )
-    if template_spec.get("activeDeadlineSeconds") is not None:
-        errs.append(
-            forbidden(
-                child(path, "template", "spec", "activeDeadlineSeconds"),
-                "activeDeadlineSeconds in DaemonSet is not Supported",
-            )
-        )
+    errs += pods.always_restarted(template.get("spec") or {}, child(path, "template"), "DaemonSet")
     errs += meta.nonnegative(spec.get("minReadySeconds", 0), child(path, "minReadySeconds"))
     errs += _daemon_set_strategy(spec.get("updateStrategy") or {}, child(path, "updateStrategy"))
     if spec.get("revisionHistoryLimit") is not None:
@@ -263,56 +245,22 @@ def _stateful_set(obj: dict) -> list[FieldError]:
     if spec.get("ordinals") is not None:
         errs += meta.nonnegative(spec["ordinals"].get("start", 0), child(path, "ordinals.start"))
     selector = spec.get("selector")
-    selector_errs: list[FieldError] = []
-    if selector is None:
-        errs.append(required(child(path, "selector"), ""))
-    else:
-        selector_errs = meta.label_selector(selector, child(path, "selector"))
-        errs += selector_errs
-        if meta.selector_is_empty(selector):
-            errs.append(
-                invalid(
-                    child(path, "selector"),
-                    golit.label_selector(selector),
-                    "empty selector is invalid for statefulset",
-                )
-            )
+    selector_errs, parsed = _required_selector(selector, path, "statefulset")
+    errs += selector_errs
     template = spec.get("template") or {}
-    if selector_errs:
+    if not parsed:
         errs.append(invalid(child(path, "selector"), golit.label_selector(selector), ""))
     else:
         labels = (template.get("metadata") or {}).get("labels")
         if selector is None or not meta.selector_matches(selector, labels):
-            errs.append(
-                invalid(
-                    child(path, "template", "metadata", "labels"),
-                    golit.string_map(labels),
-                    "`selector` does not match template `labels`",
-                )
-            )
+            errs.append(pods.selector_mismatch(child(path, "template"), labels))
         errs += meta.labels(labels, child(path, "template", "labels"))
         annotations = (template.get("metadata") or {}).get("annotations")
         errs += meta.annotations(annotations, child(path, "template", "annotations"))
         errs += pods.pod_annotations(
             annotations, template.get("spec") or {}, child(path, "template", "annotations")
         )
-    template_spec = template.get("spec") or {}
-    if template_spec.get("restartPolicy") != "Always":
-        errs.append(
-            not_supported(
-                child(path, "template", "spec", "restartPolicy"),
-                template_spec.get("restartPolicy", ""),
-                ["Always"],
-            )
-        )
-    if template_spec.get("activeDeadlineSeconds") is not None:
-        errs.append(
-            forbidden(
-                child(path, "template", "spec", "activeDeadlineSeconds"),
-                "activeDeadlineSeconds in StatefulSet is not Supported",
-            )
-        )
-    return errs
+    return errs + pods.always_restarted(template.get("spec") or {}, child(path, "template"), "StatefulSet")
 
 
 def _stateful_set_strategy(strategy: dict, path: str) -> list[FieldError]:

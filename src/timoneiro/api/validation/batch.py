@@ -12,7 +12,7 @@ import re
 from timoneiro.api.field import FieldError, Rendered, duplicate, invalid, not_supported, required
 from timoneiro.api.validation import cron, golit, meta, pods
 from timoneiro.api.validation.meta import child, index
-from timoneiro.api.validation.names import is_dns1123_label, name_is_dns_subdomain
+from timoneiro.api.validation.names import is_dns1123_label, is_signed_int, name_is_dns_subdomain
 from timoneiro.api.validation.rules import Rules, spec_of, with_meta
 
 MAX_INDEXED_PARALLELISM = 100000
@@ -355,7 +355,7 @@ def _index_intervals(text: str, completions: int) -> tuple[int, str]:
             )
         bounds = []
         for part in limits:
-            if not re.fullmatch(r"[+-]?\d+", part):
+            if not is_signed_int(part):
                 return 0, f'cannot convert string to integer for index: "{part}"'
             if int(part) >= completions:
                 return 0, f'too large index: "{part}"'
@@ -380,13 +380,7 @@ def _job_spec(spec: dict, path: str) -> list[FieldError]:
     errs += selector_errs
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
     if not selector_errs and not meta.selector_matches(selector, labels):
-        errs.append(
-            invalid(
-                child(path, "template", "metadata", "labels"),
-                golit.string_map(labels),
-                "`selector` does not match template `labels`",
-            )
-        )
+        errs.append(pods.selector_mismatch(child(path, "template"), labels))
     return errs
 
 

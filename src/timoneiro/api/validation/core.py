@@ -7,7 +7,7 @@ import binascii
 import json
 
 from timoneiro.api.field import FieldError, duplicate, forbidden, invalid, not_supported, required, too_long
-from timoneiro.api.validation import affinity, events, meta, pods, resources, services, volumes
+from timoneiro.api.validation import affinity, events, golit, meta, pods, resources, services, volumes
 from timoneiro.api.validation.meta import child, index, key
 from timoneiro.api.validation.names import (
     CIDR_ERROR,
@@ -158,8 +158,7 @@ def _json_object_error(raw: bytes) -> str | None:
         return f"invalid character '{e.doc[e.pos]}' looking for beginning of {wanted}"
     if value is None or isinstance(value, dict):
         return None
-    kind = {list: "array", str: "string", bool: "bool"}.get(type(value), "number")
-    return f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+    return golit.cannot_unmarshal(value, "map[string]interface {}")
 
 
 def _secret_update(new: dict, old: dict) -> list[FieldError]:

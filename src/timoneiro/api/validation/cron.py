@@ -28,6 +28,7 @@ _BOUNDS = (
 _DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 _DURATION_UNITS = {"ns": 1, "us": 1e3, "µs": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 _DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]*)")
+_ATOI = re.compile(r"[+-]?[0-9]+")
 
 
 class ScheduleError(ValueError):
@@ -101,7 +102,7 @@ def parse_duration(text: str) -> str | None:
 
 
 def _parse_int(expr: str) -> int:
-    if not re.fullmatch(r"[+-]?[0-9]+", expr):
+    if not _ATOI.fullmatch(expr):
         raise ScheduleError(
             f'failed to parse int from {expr}: strconv.Atoi: parsing "{expr}": invalid syntax'
         )

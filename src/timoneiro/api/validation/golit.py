@@ -1,13 +1,18 @@
-"""Bad values printed the way kube-apiserver's field errors print Go values with %#v.
+"""Go values printed the way kube-apiserver's messages print them: fmt's %q, %v and %#v, and the words
+encoding/json uses for decoded values.
 
-Maps, string slices, label selectors and the few small structs that show up in common messages are
-rendered exactly (map[string]string{"app":"x"}); anything else keeps field.py's JSON rendering.
+Bad values in field errors: maps, string slices, label selectors and the few small structs that show
+up in common messages are rendered exactly (map[string]string{"app":"x"}); anything else keeps
+field.py's JSON rendering. The scalar and decoded-JSON renderings also serve the custom resource
+schema messages, the custom resource printer and the patch errors.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from timoneiro.api import quantity
@@ -17,6 +22,78 @@ from timoneiro.api.field import Rendered
 def go_string(value: str) -> str:
     """%q: a double-quoted Go string literal."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def go_float(value: float) -> str:
+    """Go's %v of a float64 (strconv 'g', shortest): exponent form below 1e-4 and from 1e6 up."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    if value == 0:
+        return "-0" if math.copysign(1, value) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    mantissa = "".join(map(str, digits))
+    point = len(mantissa) + exponent  # position of the decimal point within the digits
+    head = "-" if sign else ""
+    if point - 1 < -4 or point - 1 >= 6:
+        fraction = f".{mantissa[1:]}" if len(mantissa) > 1 else ""
+        return f"{head}{mantissa[0]}{fraction}e{'-' if point - 1 < 0 else '+'}{abs(point - 1):02d}"
+    if point <= 0:
+        return f"{head}0.{'0' * -point}{mantissa}"
+    if point >= len(mantissa):
+        return f"{head}{mantissa}{'0' * (point - len(mantissa))}"
+    return f"{head}{mantissa[:point]}.{mantissa[point:]}"
+
+
+def json_kind(value: Any) -> str:
+    """The word encoding/json's UnmarshalTypeError uses for a JSON value."""
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    return "number"
+
+
+def cannot_unmarshal(value: Any, go_type: str, struct_field: str = "") -> str:
+    """encoding/json's message for a value of the wrong JSON type."""
+    into = f"Go struct field {struct_field} of type {go_type}" if struct_field else f"Go value of type {go_type}"
+    return f"json: cannot unmarshal {json_kind(value)} into {into}"
+
+
+def type_name(value: Any) -> str:
+    """reflect.TypeOf(value) of a value decoded into interface{} (%s of a nil type included)."""
+    if value is None:
+        return "%!s(<nil>)"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    if isinstance(value, list):
+        return "[]interface {}"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    return "int64" if isinstance(value, int) else "float64"
+
+
+def go_value(v: Any) -> str:
+    """fmt's %v of a decoded JSON value: map[k:v] with sorted keys, [a b], <nil>."""
+    if v is None:
+        return "<nil>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{k}:{go_value(v[k])}" for k in sorted(v)) + "]"
+    if isinstance(v, list):
+        return "[" + " ".join(go_value(item) for item in v) + "]"
+    if isinstance(v, float):
+        text = repr(v)
+        return text[:-2] if text.endswith(".0") else text
+    return str(v)
 
 
 def string_map(value: dict | None) -> Rendered:

@@ -133,7 +133,11 @@ def label_selector(selector: dict | None, path: str, allow_invalid_values: bool 
     return errs
 
 
-def selector_requirement(req: dict, path: str, allow_invalid_values: bool = False) -> list[FieldError]:
+def selector_requirement(
+    req: dict, path: str, allow_invalid_values: bool = False, numeric_operators: bool = False
+) -> list[FieldError]:
+    """ValidateLabelSelectorRequirement; with numeric_operators (Gt and Lt, which take one value), the
+    node selector's ValidateNodeSelectorRequirement."""
     op, values = req.get("operator", ""), req.get("values") or []
     errs: list[FieldError] = []
     if op in ("In", "NotIn"):
@@ -147,6 +151,13 @@ def selector_requirement(req: dict, path: str, allow_invalid_values: bool = Fals
                 forbidden(
                     child(path, "values"),
                     "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
+    elif numeric_operators and op in ("Gt", "Lt"):
+        if len(values) != 1:
+            errs.append(
+                required(
+                    child(path, "values"), "must be specified single value when `operator` is 'Lt' or 'Gt'"
                 )
             )
     else:

@@ -69,6 +69,8 @@ _PERCENT = _full(PERCENT_FMT)
 _HTTP_HEADER_NAME = _full(HTTP_HEADER_NAME_FMT)
 _HTTP_PATH = _full(HTTP_PATH_FMT)
 _PORT_NAME_CHARS = _full("[-a-z0-9]+")
+_LOWER_LETTER = re.compile("[a-z]")
+_SIGNED_INT = re.compile(r"[+-]?\d+")
 
 
 def regex_error(msg: str, fmt: str, *examples: str) -> str:
@@ -91,48 +93,45 @@ def inclusive_range_error(lo: int, hi: int) -> str:
     return f"must be between {lo} and {hi}, inclusive"
 
 
+_DNS1123_LABEL_ERROR = regex_error(_DNS1123_LABEL_MSG, DNS1123_LABEL_FMT, "my-name", "123-abc")
+_DNS1123_SUBDOMAIN_ERROR = regex_error(_DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, "example.com")
+_DNS1035_LABEL_ERROR = regex_error(_DNS1035_LABEL_MSG, DNS1035_LABEL_FMT, "my-name", "abc-123")
+_WILDCARD_ERROR = regex_error(_WILDCARD_MSG, WILDCARD_SUBDOMAIN_FMT, "*.example.com")
+_QUALIFIED_NAME_ERROR = regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+_LABEL_VALUE_ERROR = regex_error(_LABEL_VALUE_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
+_CONFIG_MAP_KEY_ERROR = regex_error(_CONFIG_MAP_KEY_MSG, CONFIG_MAP_KEY_FMT, "key.name", "KEY_NAME", "key-name")
+
+
 def _matches(pattern: re.Pattern[str], value: str) -> bool:
     # Go's $ does not match before a trailing newline, so neither may ours
     return "\n" not in value and pattern.match(value) is not None
 
 
+def _bounded_format(value: str, max_len: int, pattern: re.Pattern[str], mismatch: str) -> list[str]:
+    """The usual pair of checks: not longer than max_len, and matching the pattern (else `mismatch`)."""
+    errs = [max_len_error(max_len)] if len(value) > max_len else []
+    if not _matches(pattern, value):
+        errs.append(mismatch)
+    return errs
+
+
 def is_dns1123_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(max_len_error(DNS1123_LABEL_MAX))
+    errs = [max_len_error(DNS1123_LABEL_MAX)] if len(value) > DNS1123_LABEL_MAX else []
     if not _matches(_DNS1123_LABEL, value):
-        if _matches(_DNS1123_SUBDOMAIN, value):
-            errs.append("must not contain dots")
-        else:
-            errs.append(regex_error(_DNS1123_LABEL_MSG, DNS1123_LABEL_FMT, "my-name", "123-abc"))
+        errs.append("must not contain dots" if _matches(_DNS1123_SUBDOMAIN, value) else _DNS1123_LABEL_ERROR)
     return errs
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
-    if not _matches(_DNS1123_SUBDOMAIN, value):
-        errs.append(regex_error(_DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
+    return _bounded_format(value, DNS1123_SUBDOMAIN_MAX, _DNS1123_SUBDOMAIN, _DNS1123_SUBDOMAIN_ERROR)
 
 
 def is_dns1035_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(max_len_error(DNS1123_LABEL_MAX))
-    if not _matches(_DNS1035_LABEL, value):
-        errs.append(regex_error(_DNS1035_LABEL_MSG, DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return errs
+    return _bounded_format(value, DNS1123_LABEL_MAX, _DNS1035_LABEL, _DNS1035_LABEL_ERROR)
 
 
 def is_wildcard_dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
-    if not _matches(_WILDCARD_SUBDOMAIN, value):
-        errs.append(regex_error(_WILDCARD_MSG, WILDCARD_SUBDOMAIN_FMT, "*.example.com"))
-    return errs
+    return _bounded_format(value, DNS1123_SUBDOMAIN_MAX, _WILDCARD_SUBDOMAIN, _WILDCARD_ERROR)
 
 
 def is_qualified_name(value: str) -> list[str]:
@@ -150,7 +149,7 @@ def is_qualified_name(value: str) -> list[str]:
     else:
         return [
             "a qualified name "
-            + regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+            + _QUALIFIED_NAME_ERROR
             + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ]
     if not name:
@@ -158,20 +157,12 @@ def is_qualified_name(value: str) -> list[str]:
     elif len(name) > QUALIFIED_NAME_MAX:
         errs.append("name part " + max_len_error(QUALIFIED_NAME_MAX))
     if not _matches(_QUALIFIED_NAME, name):
-        errs.append(
-            "name part "
-            + regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-        )
+        errs.append("name part " + _QUALIFIED_NAME_ERROR)
     return errs
 
 
 def is_label_value(value: str) -> list[str]:
-    errs = []
-    if len(value) > LABEL_VALUE_MAX:
-        errs.append(max_len_error(LABEL_VALUE_MAX))
-    if not _matches(_LABEL_VALUE, value):
-        errs.append(regex_error(_LABEL_VALUE_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
+    return _bounded_format(value, LABEL_VALUE_MAX, _LABEL_VALUE, _LABEL_VALUE_ERROR)
 
 
 def _chdir_prefix(value: str) -> list[str]:
@@ -185,11 +176,7 @@ def _chdir_prefix(value: str) -> list[str]:
 
 
 def is_config_map_key(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
-    if not _matches(_CONFIG_MAP_KEY, value):
-        errs.append(regex_error(_CONFIG_MAP_KEY_MSG, CONFIG_MAP_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+    errs = _bounded_format(value, DNS1123_SUBDOMAIN_MAX, _CONFIG_MAP_KEY, _CONFIG_MAP_KEY_ERROR)
     return errs + _chdir_prefix(value)
 
 
@@ -203,13 +190,18 @@ def is_valid_port_name(port: str) -> list[str]:
         errs.append(max_len_error(15))
     if not _matches(_PORT_NAME_CHARS, port):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not re.search("[a-z]", port):
+    if not _LOWER_LETTER.search(port):
         errs.append("must contain at least one letter (a-z)")
     if "--" in port:
         errs.append("must not contain consecutive hyphens")
     if port and (port[0] == "-" or port[-1] == "-"):
         errs.append("must not begin or end with a hyphen")
     return errs
+
+
+def is_signed_int(text: str) -> bool:
+    """Whether text is an optionally signed run of decimal digits (the shape strconv.Atoi reads)."""
+    return _SIGNED_INT.fullmatch(text) is not None
 
 
 def is_valid_percent(value: str) -> list[str]:
@@ -250,10 +242,11 @@ def is_valid_path_segment_name(name: str) -> list[str]:
     """Names that become one segment of a REST path or a storage key."""
     if name in (".", ".."):
         return [f"may not be '{name}'"]
-    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+    return _path_segment_prefix(name)
 
 
 def _path_segment_prefix(name: str) -> list[str]:
+    """IsValidPathSegmentPrefix: the characters no part of a path segment may hold."""
     return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
 
 

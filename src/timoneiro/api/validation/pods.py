@@ -17,6 +17,7 @@ from timoneiro.api.validation.names import (
     inclusive_range_error,
     is_config_map_key,
     is_http_header_name,
+    is_signed_int,
     is_valid_port_name,
     is_valid_port_num,
     is_valid_user_id,
@@ -882,7 +883,7 @@ def pod_annotations(annotations: dict | None, spec: dict, path: str) -> list[Fie
         )
     if DELETION_COST_ANNOTATION in annotations:
         cost = annotations[DELETION_COST_ANNOTATION]
-        if not re.fullmatch(r"[+-]?\d+", cost) or not -(2**31) <= int(cost) <= MAX_INT32:
+        if not is_signed_int(cost) or not -(2**31) <= int(cost) <= MAX_INT32:
             errs.append(invalid(key(path, DELETION_COST_ANNOTATION), cost, "must be a 32bit integer"))
     for name, value in annotations.items():
         if name == SECCOMP_POD_ANNOTATION or name.startswith(SECCOMP_CONTAINER_PREFIX):
@@ -927,28 +928,40 @@ def template_spec(template: dict | None, path: str) -> list[FieldError]:
     return errs
 
 
+def selector_mismatch(template_path: str, labels: dict | None) -> FieldError:
+    """A pod controller's selector that does not select its own template's labels."""
+    return invalid(
+        child(template_path, "metadata", "labels"),
+        golit.string_map(labels),
+        "`selector` does not match template `labels`",
+    )
+
+
 def workload_template(template: dict | None, selector_ok: bool, path: str, owner: str) -> list[FieldError]:
     """ValidatePodTemplateSpecForReplicaSet (and RC): labels match the selector, pods always restart."""
     template = template or {}
     spec = template.get("spec") or {}
     errs: list[FieldError] = []
     if not selector_ok:
-        errs.append(
-            invalid(
-                child(path, "metadata", "labels"),
-                golit.string_map((template.get("metadata") or {}).get("labels")),
-                "`selector` does not match template `labels`",
-            )
-        )
+        errs.append(selector_mismatch(path, (template.get("metadata") or {}).get("labels")))
     errs += template_spec(template, path)
+    return errs + always_restarted(spec, path, owner)
+
+
+def always_restarted(spec: dict, template_path: str, owner: str) -> list[FieldError]:
+    """What every pod controller asks of its template's pod spec: restartPolicy Always and no
+    activeDeadlineSeconds (`owner` names the controller in the message)."""
+    errs: list[FieldError] = []
     if spec.get("restartPolicy") != "Always":
         errs.append(
-            not_supported(child(path, "spec", "restartPolicy"), spec.get("restartPolicy", ""), ["Always"])
+            not_supported(
+                child(template_path, "spec", "restartPolicy"), spec.get("restartPolicy", ""), ["Always"]
+            )
         )
     if spec.get("activeDeadlineSeconds") is not None:
         errs.append(
             forbidden(
-                child(path, "spec", "activeDeadlineSeconds"),
+                child(template_path, "spec", "activeDeadlineSeconds"),
                 f"activeDeadlineSeconds in {owner} is not Supported",
             )
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from timoneiro.api import quantity
@@ -13,26 +13,7 @@ from timoneiro.api.validation.meta import child, each_message, key
 from timoneiro.api.validation.names import is_qualified_name
 
 STANDARD_CONTAINER = {"cpu", "memory", "ephemeral-storage"}
-STANDARD = STANDARD_CONTAINER | {
-    "requests.cpu",
-    "requests.memory",
-    "requests.ephemeral-storage",
-    "limits.cpu",
-    "limits.memory",
-    "limits.ephemeral-storage",
-    "pods",
-    "resourcequotas",
-    "services",
-    "replicationcontrollers",
-    "secrets",
-    "configmaps",
-    "persistentvolumeclaims",
-    "storage",
-    "requests.storage",
-    "services.nodeports",
-    "services.loadbalancers",
-}
-STANDARD_QUOTA = STANDARD - {"storage"}
+# the object counts: integer resources
 INTEGER = {
     "pods",
     "resourcequotas",
@@ -44,6 +25,21 @@ INTEGER = {
     "services.nodeports",
     "services.loadbalancers",
 }
+STANDARD = (
+    STANDARD_CONTAINER
+    | INTEGER
+    | {
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "storage",
+        "requests.storage",
+    }
+)
+STANDARD_QUOTA = STANDARD - {"storage"}
 HUGEPAGES_PREFIX = "hugepages-"
 NOT_INTEGER = "must be an integer"
 NOT_POSITIVE = "must be greater than zero"
@@ -125,6 +121,12 @@ def quota_resource_name(name: str, path: str) -> list[FieldError]:
     return errs
 
 
+def _hugepage_errors(name: str, value: Quantity, path: str) -> list[FieldError]:
+    """A hugepages-<size> amount must be a whole number of pages."""
+    msg = _hugepage_error(name, value) if is_hugepages(name) else None
+    return [invalid(path, str(value), msg)] if msg else []
+
+
 def _hugepage_error(name: str, value: Quantity) -> str | None:
     try:
         page = quantity.parse(name[len(HUGEPAGES_PREFIX) :])
@@ -153,28 +155,18 @@ def requirements(
     limits: dict[str, Quantity] = {}
     compute_set = False
     hugepages_set = False
-    for name, text in (req.get("limits") or {}).items():
-        p = key(lim_path, name)
-        errs += name_fn(name, p)
-        q, perrs = parsed(text, p)
-        errs += perrs
+    for name, q, p, entry_errs in _entries(req.get("limits"), lim_path, name_fn):
+        errs += entry_errs
         if q is None:
             continue
         limits[name] = q
-        errs += quantity_value(name, q, text, p)
-        if is_hugepages(name):
-            hugepages_set = True
-            if msg := _hugepage_error(name, q):
-                errs.append(invalid(p, str(q), msg))
+        errs += _hugepage_errors(name, q, p)
+        hugepages_set |= is_hugepages(name)
         compute_set |= name in ("cpu", "memory")
-    for name, text in (req.get("requests") or {}).items():
-        p = key(req_path, name)
-        errs += name_fn(name, p)
-        q, perrs = parsed(text, p)
-        errs += perrs
+    for name, q, p, entry_errs in _entries(req.get("requests"), req_path, name_fn):
+        errs += entry_errs
         if q is None:
             continue
-        errs += quantity_value(name, q, text, p)
         limit = limits.get(name)
         if limit is not None:
             if q != limit and not overcommit_allowed(name):
@@ -185,10 +177,8 @@ def requirements(
                 )
         elif not overcommit_allowed(name) and name not in (req.get("limits") or {}):
             errs.append(required(lim_path, "Limit must be set for non overcommitable resources"))
-        if is_hugepages(name):
-            hugepages_set = True
-            if msg := _hugepage_error(name, q):
-                errs.append(invalid(p, str(q), msg))
+        errs += _hugepage_errors(name, q, p)
+        hugepages_set |= is_hugepages(name)
         compute_set |= name in ("cpu", "memory")
     if hugepages_set and not compute_set:
         errs.append(forbidden(path, "HugePages require cpu or memory"))
@@ -219,20 +209,38 @@ def _claims(claims: list | None, pod_claims: set[str], path: str) -> list[FieldE
 
 
 def quantity_map(
-    values: dict | None, path: str, name_fn: Callable[[str, str], list[FieldError]]
+    values: dict | None,
+    path: str,
+    name_fn: Callable[[str, str], list[FieldError]],
+    check_values: bool = True,
 ) -> tuple[dict[str, Quantity], list[FieldError]]:
-    """Check the names and values of a ResourceList; returns the parsed quantities too."""
+    """Check the names and values of a ResourceList (the values only parse unless check_values);
+    returns the parsed quantities too."""
     out: dict[str, Quantity] = {}
     errs: list[FieldError] = []
-    for name, text in (values or {}).items():
-        p = key(path, name)
-        errs += name_fn(name, p)
-        q, perrs = parsed(text, p)
-        errs += perrs
+    for name, q, _, entry_errs in _entries(values, path, name_fn, check_values):
+        errs += entry_errs
         if q is not None:
             out[name] = q
-            errs += quantity_value(name, q, text, p)
     return out, errs
+
+
+def _entries(
+    values: dict | None,
+    path: str,
+    name_fn: Callable[[str, str], list[FieldError]],
+    check_values: bool = True,
+) -> Iterator[tuple[str, Quantity | None, str, list[FieldError]]]:
+    """Each entry of a ResourceList as (name, quantity or None when it does not parse, path, errors):
+    the name's errors, the decoder's, and (with check_values) ValidateResourceQuantityValue's."""
+    for name, text in (values or {}).items():
+        p = key(path, name)
+        name_errs = name_fn(name, p)
+        q, parse_errs = parsed(text, p)
+        errs = name_errs + parse_errs
+        if q is not None and check_values:
+            errs += quantity_value(name, q, text, p)
+        yield name, q, p, errs
 
 
 def limit_range(spec: dict, path: str) -> list[FieldError]:
@@ -298,15 +306,8 @@ def _limit_type(kind: str, path: str) -> list[FieldError]:
 def _names_only(
     values: dict | None, path: str, name_fn: Callable[[str, str], list[FieldError]]
 ) -> tuple[dict[str, Quantity], list[FieldError]]:
-    out: dict[str, Quantity] = {}
-    errs: list[FieldError] = []
-    for name, text in (values or {}).items():
-        errs += name_fn(name, key(path, name))
-        q, perrs = parsed(text, key(path, name))
-        errs += perrs
-        if q is not None:
-            out[name] = q
-    return out, errs
+    """A LimitRange's quantities: names checked and values parsed, their ranges left to _limit_bounds."""
+    return quantity_map(values, path, name_fn, check_values=False)
 
 
 def _limit_bounds(

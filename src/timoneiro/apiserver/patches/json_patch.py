@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from timoneiro.api.crd_schema.values import json_equal
 from timoneiro.apiserver.patches import gotext
 from timoneiro.apiserver.patches.errors import PatchError, bad_request, rejected, too_large
 
@@ -233,22 +234,9 @@ def _test(root: Any, op: dict) -> Any:
     else:
         container, key, _ = _locate(root, op, "path", "is missing path")
         actual = _within(f"error in test for path: '{pointer}'", _get, container, key)
-    if not _equal(actual, op.get("value")):
+    if not json_equal(actual, op.get("value")):
         raise OperationFailed(f"testing value {pointer} failed: test failed")
     return root
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """JSON equality: booleans are not numbers, objects compare member by member."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
-        return False
-    return a == b
 
 
 _HANDLERS: dict[str, Callable[[Any, dict], Any]] = {

@@ -1,0 +1,242 @@
+"""Scheduler benchmark: pods bound per second, and create-to-bound latency, on simulated nodes.
+
+    python benchmarks/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]
+
+The API server runs in its own process (as in production); the scheduler runs in this one, on uvloop. Two runs:
+
+  backlog  --pods pending pods are created first, then the scheduler starts: how fast it drains them.
+  stream   the scheduler is running while --pods more pods are created as fast as the server takes them:
+           bound/s, and p50/p99 of each pod's create-to-bound time.
+
+Nodes have 32 cpu, 128Gi and 110 pods each, half of them in one of three zones; pods request 100m and 128Mi.
+A simulated kubelet renews each node's Lease every 10s, so that the node lifecycle controller keeps them Ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+from timoneiro.apiserver.server import free_port  # noqa: E402
+from timoneiro.client import ApiError, Client  # noqa: E402
+from timoneiro.client.resources import LEASES, NAMESPACES, NODES, PODS  # noqa: E402
+from timoneiro.scheduler import Scheduler  # noqa: E402
+
+NAMESPACE = "bench"
+LEASE_NAMESPACE = "kube-node-lease"
+RENEW_EVERY = 10.0
+
+
+def node(i: int) -> dict:
+    name = f"node-{i:04d}"
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+    if i % 2:
+        labels["topology.kubernetes.io/zone"] = f"zone-{i % 3}"
+    resources = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+            "status": {"capacity": resources, "allocatable": resources,
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}
+
+
+def pod(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE,
+                                                            "labels": {"app": "bench"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.example/bench:1",
+                                     "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}],
+                     "nodeSelector": {"kubernetes.io/os": "linux"}}}
+
+
+async def parallel(n: int, concurrency: int, work) -> None:
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            await work(i)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def create_nodes(client: Client, n: int, concurrency: int) -> None:
+    async def one(i: int) -> None:
+        body = node(i)
+        created = await client.create(NODES, body)
+        created["status"] = body["status"]  # status is the kubelet's to write, through the status subresource
+        await client.update_status(NODES, created)
+
+    await parallel(n, concurrency, one)
+
+
+def micro_time() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1e6) % 1000000:06d}Z"
+
+
+async def heartbeats(client: Client, n: int, concurrency: int) -> None:
+    """What each node's kubelet does to show it is alive: create, then keep renewing, its Lease."""
+    try:
+        await client.create(NAMESPACES, {"metadata": {"name": LEASE_NAMESPACE}})
+    except ApiError as e:
+        if e.code != 409:
+            raise
+
+    async def create(i: int) -> None:
+        name = node(i)["metadata"]["name"]
+        await client.create(LEASES, {"metadata": {"name": name, "namespace": LEASE_NAMESPACE},
+                                     "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                                              "renewTime": micro_time()}}, LEASE_NAMESPACE)
+
+    async def renew(i: int) -> None:
+        await client.patch(LEASES, node(i)["metadata"]["name"], {"spec": {"renewTime": micro_time()}},
+                           LEASE_NAMESPACE)
+
+    await parallel(n, concurrency, create)
+    while True:
+        await asyncio.sleep(RENEW_EVERY)
+        await parallel(n, 8, renew)
+
+
+class BoundWatch:
+    """When each pod was first seen bound, from a watch of pods with a node."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.bound: dict[str, float] = {}
+        self.changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        listing = await self.client.list(PODS, NAMESPACE, field_selector="spec.nodeName!=")
+        for item in listing["items"]:
+            self.bound.setdefault(item["metadata"]["name"], time.perf_counter())
+        self._task = asyncio.create_task(self._follow(listing["metadata"]["resourceVersion"]))
+
+    async def _follow(self, rv: str) -> None:
+        async with self.client.watch(PODS, NAMESPACE, resource_version=rv, field_selector="spec.nodeName!=",
+                                     timeout_seconds=3600) as events:
+            async for event in events:
+                if event.type in ("ADDED", "MODIFIED"):
+                    self.bound.setdefault(event.object["metadata"]["name"], time.perf_counter())
+                    self.changed.set()
+
+    async def wait_for(self, names: list[str], timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while any(n not in self.bound for n in names):
+            self.changed.clear()
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                missing = sum(1 for n in names if n not in self.bound)
+                raise TimeoutError(f"{missing} of {len(names)} pods not bound after {timeout}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench(base: str, args: argparse.Namespace, server_pid: int) -> None:
+    async with Client(base) as client:
+        await client.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
+        t0 = time.perf_counter()
+        await create_nodes(client, args.nodes, args.concurrency)
+        kubelets = asyncio.create_task(heartbeats(client, args.nodes, args.concurrency))
+        print(f"{args.nodes} nodes created in {time.perf_counter() - t0:.1f}s", flush=True)
+
+        async def create(prefix: str, created: dict[str, float]) -> None:
+            async def one(i: int) -> None:
+                name = f"{prefix}-{i:05d}"
+                created[name] = time.perf_counter()
+                await client.create(PODS, pod(name), NAMESPACE)
+            await parallel(args.pods, args.concurrency, one)
+
+        watch = BoundWatch(client)
+        await watch.start()
+
+        # backlog: pending pods first, then the scheduler
+        backlog: dict[str, float] = {}
+        t0 = time.perf_counter()
+        await create("backlog", backlog)
+        print(f"{args.pods} pending pods created in {time.perf_counter() - t0:.1f}s "
+              f"({args.pods / (time.perf_counter() - t0):.0f}/s)", flush=True)
+        scheduler = Scheduler(base)
+        started = time.perf_counter()
+        server_cpu, own_cpu = cpu_seconds(server_pid), time.process_time()
+        await scheduler.start()
+        synced = time.perf_counter()
+        await watch.wait_for(list(backlog), args.timeout)
+        done = max(watch.bound[n] for n in backlog)
+        print(f"backlog: {args.pods} pods bound in {done - synced:.2f}s after sync ({synced - started:.2f}s)"
+              f"   {args.pods / (done - synced):7.0f} pods/s"
+              f"   cpu: scheduler process {time.process_time() - own_cpu:.1f}s,"
+              f" API server {cpu_seconds(server_pid) - server_cpu:.1f}s", flush=True)
+
+        # stream: create while the scheduler runs
+        stream: dict[str, float] = {}
+        server_cpu, own_cpu = cpu_seconds(server_pid), time.process_time()
+        t0 = time.perf_counter()
+        await create("stream", stream)
+        created_in = time.perf_counter() - t0
+        await watch.wait_for(list(stream), args.timeout)
+        done = max(watch.bound[n] for n in stream)
+        latency = [watch.bound[n] - stream[n] for n in stream]
+        print(f"stream:  {args.pods} pods created in {created_in:.2f}s, all bound in {done - t0:.2f}s"
+              f"   {args.pods / (done - t0):7.0f} pods/s"
+              f"   create->bound p50 {percentile(latency, 0.5) * 1000:.0f} ms"
+              f"  p99 {percentile(latency, 0.99) * 1000:.0f} ms"
+              f"   cpu: scheduler process {time.process_time() - own_cpu:.1f}s,"
+              f" API server {cpu_seconds(server_pid) - server_cpu:.1f}s", flush=True)
+        print(f"scheduler: {scheduler.stats}, events dropped {scheduler.recorder.dropped}", flush=True)
+        await watch.stop()
+        await scheduler.stop()
+        kubelets.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        server = subprocess.Popen([sys.executable, "-m", "timoneiro", "server", "--data-dir", data,
+                                   "--address", f"127.0.0.1:{port}"])
+        try:
+            import httpx
+
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(200):
+                try:
+                    if httpx.get(base + "/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            print(f"timoneiro scheduler, {os.cpu_count()} cores, {args.nodes} nodes, {args.pods} pods", flush=True)
+            import uvloop
+
+            uvloop.run(bench(base, args, server.pid))
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+if __name__ == "__main__":
+    main()

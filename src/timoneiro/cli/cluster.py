@@ -1,0 +1,28 @@
+"""`timoneiro cluster`: a local cluster in the foreground, logging to the terminal; `up` runs it in the
+background."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from timoneiro.cli.options import add_cluster_options, add_topology_options, data_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("cluster", help="run a local cluster in the foreground (what `up` runs in the background)")
+    add_cluster_options(parser)
+    add_topology_options(parser)
+    parser.add_argument("--notify-fd", type=int, help=argparse.SUPPRESS)  # `up` reads progress from this pipe
+    parser.set_defaults(func=_cluster)
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from timoneiro.cluster.state import running_cluster
+    from timoneiro.cluster.supervisor import run
+
+    directory = data_dir(args)
+    if running := running_cluster(directory):
+        print(f'ERROR: cluster "{args.name}" is already running at {running.url}', file=sys.stderr)
+        return 1
+    return run(args.name, directory, args.nodes, args.port, args.notify_fd)

@@ -1,0 +1,33 @@
+"""Options the cluster commands share: which cluster (by name) and where its data lives."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_NAME = "timoneiro"
+MAX_NODES = 256  # each node gets a /24 of 10.244.0.0/16
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", default=DEFAULT_NAME, help=f"the cluster's name (default {DEFAULT_NAME})")
+    parser.add_argument("--data-dir", help="where the cluster keeps its state and log (default ~/.timoneiro/NAME)")
+
+
+def add_topology_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nodes", type=_node_count, default=3,
+                        help="how many nodes, the control plane included (default 3)")
+    parser.add_argument("--port", type=int, help="the API server's port on 127.0.0.1 (default: a free one)")
+
+
+def data_dir(args: argparse.Namespace) -> str:
+    from timoneiro.cluster.state import default_data_dir
+
+    return os.path.abspath(os.path.expanduser(args.data_dir)) if args.data_dir else default_data_dir(args.name)
+
+
+def _node_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_NODES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_NODES}")
+    return count

@@ -1,0 +1,107 @@
+"""`timoneiro up`: start a local multi-node cluster in the background and return once every node is Ready
+and kubectl points at it; the output follows kind's `create cluster`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from typing import TYPE_CHECKING
+
+from timoneiro.cli.console import console
+from timoneiro.cli.options import DEFAULT_NAME, add_cluster_options, add_topology_options, data_dir
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+START_TIMEOUT = 60.0
+
+
+class StartFailed(Exception):
+    pass
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("up", help="start a local multi-node cluster in the background")
+    add_cluster_options(parser)
+    add_topology_options(parser)
+    parser.set_defaults(func=_up)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from timoneiro.cluster.daemon import abort_daemon, start_daemon
+    from timoneiro.cluster.names import context_name
+    from timoneiro.cluster.state import log_path
+
+    directory = data_dir(args)
+    refused = _refusal(args, directory)
+    if refused:
+        console(stderr=True).print(f"ERROR: failed to create cluster: {refused}")
+        return 1
+    daemon, events = start_daemon(args.name, directory, args.nodes, args.port)
+    out = console(stderr=True)  # rich loads while the cluster starts
+    out.print(f'Creating cluster "{args.name}" ...')
+    try:
+        _follow(out, events, daemon, args.nodes)
+    except (StartFailed, KeyboardInterrupt) as e:
+        abort_daemon(daemon, directory)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        out.print(f"ERROR: failed to create cluster: {e}\nThe cluster's log: {log_path(directory)}")
+        return 1
+    finally:
+        os.close(events)
+    context = context_name(args.name)
+    down = "timoneiro down" + ("" if args.name == DEFAULT_NAME else f" --name {args.name}")
+    out.print(f'Set kubectl context to "{context}"\nYou can now use your cluster with:\n\n'
+              f"kubectl cluster-info --context {context}\n\nStop it with: {down}")
+    return 0
+
+
+def _refusal(args: argparse.Namespace, directory: str) -> str | None:
+    from timoneiro.cluster.state import running_cluster
+
+    if running := running_cluster(directory):
+        return f'cluster "{args.name}" is already running at {running.url}'
+    if args.port and _listened_on(args.port):
+        return f"something listens on 127.0.0.1:{args.port}"
+    return None
+
+
+def _listened_on(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _follow(out: Console, events: int, daemon: subprocess.Popen, nodes: int) -> None:
+    """Show kind-style steps as the cluster reports them (a spinner on the current one, ✓ once done), in
+    order, until every node is Ready."""
+    from timoneiro.cluster.progress import read_events
+
+    boxes = " ".join("📦" * nodes)
+    steps = [("apiserver", "Starting storage and API server 🗄️"),
+             ("control-plane", "Starting control-plane 🕹️"),
+             ("ready", f"Starting nodes {boxes}")]
+    seen = set()
+    ready = 0
+    with out.status(steps[0][1]) as status:
+        try:
+            for event, detail in read_events(events, START_TIMEOUT, lambda: daemon.poll() is None):
+                if event == "failed":
+                    out.print(f" ✗ {steps[0][1]}")
+                    raise StartFailed(detail)
+                seen.add(event)
+                ready += event == "node"
+                while steps and steps[0][0] in seen:
+                    out.print(f" ✓ {steps.pop(0)[1]}")
+                if not steps:
+                    return
+                status.update(f"{steps[0][1]} ({ready}/{nodes} Ready)" if steps[0][0] == "ready" else steps[0][1])
+        except TimeoutError as e:
+            raise StartFailed(str(e)) from None
+    raise StartFailed(f"the cluster exited with code {daemon.wait()}")

@@ -1,0 +1,75 @@
+"""The clients of the API server that make a cluster of it: the controller manager, the scheduler and one
+kubelet per node, as tasks of one event loop (one process, one core, beside the API server's)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from urllib.parse import urlsplit
+
+from timoneiro.cluster.contexts import add_context
+from timoneiro.cluster.names import NodeSpec
+from timoneiro.cluster.progress import Notifier
+from timoneiro.controllers.manager import ControllerManager
+from timoneiro.kubelet import Kubelet
+from timoneiro.scheduler import Scheduler
+
+SERVER_WAIT = 60.0
+
+
+class Components:
+    def __init__(self, url: str, nodes: list[NodeSpec]) -> None:
+        self.url = url
+        self.control_plane = [ControllerManager(url), Scheduler(url)]
+        self.kubelets = {node.name: Kubelet(url, node.name, control_plane=node.control_plane, taints=node.taints,
+                                            pod_cidr=node.pod_cidr) for node in nodes}
+
+    async def start(self, notify: Notifier) -> None:
+        """Start everything at once: a node gets Ready without the scheduler, the scheduler starts without
+        nodes. Report each part as it is up."""
+        async def control_plane() -> None:
+            await asyncio.gather(*(part.start() for part in self.control_plane))
+            notify.send("control-plane")
+
+        async def node(name: str, kubelet: Kubelet) -> None:
+            await kubelet.start()
+            notify.send("node", name)
+
+        await wait_serving(self.url)
+        await asyncio.gather(control_plane(), *(node(n, k) for n, k in self.kubelets.items()))
+
+    async def stop(self) -> None:
+        parts = [*self.kubelets.values(), *self.control_plane]
+        await asyncio.gather(*(part.stop() for part in parts), return_exceptions=True)
+
+
+async def run_components(cluster: str, url: str, nodes: list[NodeSpec], notify: Notifier) -> None:
+    """Start; once every node is Ready, point kubectl at the cluster (here, where the client code is loaded
+    already, rather than in `up`) and report `ready`; run until cancelled; stop in either case."""
+    components = Components(url, nodes)
+    try:
+        await components.start(notify)
+        await asyncio.to_thread(add_context, cluster, url)
+        notify.send("ready")
+        await asyncio.Future()
+    finally:
+        await components.stop()
+
+
+async def wait_serving(url: str, timeout: float = SERVER_WAIT) -> None:
+    """Until the API server accepts connections: it listens only once storage and bootstrap are done."""
+    address = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(address.hostname, address.port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API server at {url} did not come up in {timeout:.0f}s") from None
+            await asyncio.sleep(0.005)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return

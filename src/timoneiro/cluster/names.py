@@ -1,0 +1,31 @@
+"""What a local cluster calls things, as kind does: its nodes and its kubeconfig context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    control_plane: bool
+    pod_cidr: str
+
+    @property
+    def taints(self) -> list[dict]:
+        """kubeadm's taint on a control-plane node: only pods that tolerate it run there."""
+        return [{"key": CONTROL_PLANE, "effect": "NoSchedule"}] if self.control_plane else []
+
+
+def node_specs(cluster: str, count: int) -> list[NodeSpec]:
+    """`NAME-control-plane`, then the workers `NAME-worker`, `NAME-worker2`, ...; each node gets the /24 of
+    10.244.0.0/16 that kube-controller-manager's node IPAM would give it in a kind cluster."""
+    names = [f"{cluster}-control-plane"] + [f"{cluster}-worker{i if i > 1 else ''}" for i in range(1, count)]
+    return [NodeSpec(name, i == 0, f"10.244.{i}.0/24") for i, name in enumerate(names)]
+
+
+def context_name(cluster: str) -> str:
+    """The kubeconfig cluster, user and context of a local cluster (kind's are `kind-NAME`)."""
+    return f"timoneiro-{cluster}"

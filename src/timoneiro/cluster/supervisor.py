@@ -1,0 +1,139 @@
+"""The supervisor: the process a cluster runs under. It forks the API server process and the components
+process (so that the two use both cores), records them in the data dir, and on SIGTERM or SIGINT stops
+them in order: the clients first, then the server they talk to. If either dies, it stops the other."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+
+from timoneiro.cluster.names import NodeSpec, node_specs
+from timoneiro.cluster.procs import Proc, terminate
+from timoneiro.cluster.progress import Notifier
+from timoneiro.cluster.state import ClusterState, log_path
+
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+
+log = logging.getLogger("timoneiro.cluster")
+
+
+def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int | None) -> int:
+    """Run the cluster until signalled; the exit code is 0 unless one of its processes failed."""
+    _log_as("supervisor")
+    notify = Notifier(notify_fd)
+    specs = node_specs(name, nodes)
+    os.makedirs(data_dir, exist_ok=True)
+    # Signals stay blocked, for sigwait: here, in the API server process, and in the components process
+    # until its event loop handles them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    url_r, url_w = os.pipe()
+    # The components process is forked first, so that its imports run while this one loads the API server's.
+    components = _fork("components", _components, notify, name, specs, url_r, url_w)
+    os.close(url_r)
+    from timoneiro.apiserver.server import free_port
+
+    url = f"http://{HOST}:{port or free_port()}"
+    os.write(url_w, url.encode())
+    os.close(url_w)
+    apiserver = _fork("apiserver", _apiserver, notify, data_dir, url)
+    ClusterState(name, url, [s.name for s in specs], [Proc.of("supervisor", os.getpid()), apiserver, components]
+                 ).save(data_dir)
+    log.info("cluster %s: API server at %s (pid %d), components pid %d", name, url, apiserver.pid, components.pid)
+    code = 0
+    try:
+        died = _wait_for_signal_or_exit([apiserver, components])
+        if died is not None:
+            code = 1
+            notify.send("failed", f"the {died.role} process exited; see {log_path(data_dir)}")
+    finally:
+        terminate([components], STOP_TIMEOUT)
+        terminate([apiserver], STOP_TIMEOUT)
+        _reap([apiserver, components])
+        ClusterState.forget(data_dir)
+        log.info("cluster %s stopped", name)
+    return code
+
+
+def _wait_for_signal_or_exit(children: list[Proc]) -> Proc | None:
+    """None when asked to stop; else the child that exited on its own."""
+    while signal.sigwait(SIGNALS) == signal.SIGCHLD:
+        for child in children:
+            pid, status = os.waitpid(child.pid, os.WNOHANG)
+            if pid:
+                log.error("the %s process (pid %d) exited with code %d",
+                          child.role, pid, os.waitstatus_to_exitcode(status))
+                return child
+    return None
+
+
+def _reap(children: list[Proc]) -> None:
+    for child in children:
+        with contextlib.suppress(ChildProcessError):  # reaped already
+            os.waitpid(child.pid, 0)
+
+
+def _fork(role: str, main: Callable[..., None], notify: Notifier, *args: object) -> Proc:
+    pid = os.fork()
+    if pid:
+        return Proc.of(role, pid)
+    _log_as(role)
+    code = 0
+    try:
+        main(notify, *args)
+    except BaseException as e:
+        log.exception("the %s process failed", role)
+        why = f"exited with code {e.code}" if isinstance(e, SystemExit) else str(e)  # uvicorn exits so
+        notify.send("failed", f"{role}: {why}")
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # never the supervisor's own clean-up
+
+
+def _apiserver(notify: Notifier, data_dir: str, url: str) -> None:
+    """The server runs on a thread of its own, so that uvicorn leaves signals alone: this thread waits for
+    them and stops the server the orderly way (watches closed first)."""
+    from timoneiro.apiserver.server import ServerThread
+
+    server = ServerThread(data_dir, int(url.rpartition(":")[2]), HOST, controllers=False).start()
+    notify.send("apiserver", url)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    server.stop()
+
+
+def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, url_w: int) -> None:
+    import uvloop
+
+    from timoneiro.cluster.components import run_components
+
+    os.close(url_w)
+    url = os.read(url_r, 256).decode()
+    os.close(url_r)
+    if not url:
+        raise RuntimeError("the supervisor exited before it chose the API server's address")
+    uvloop.run(_until_signalled(run_components(name, url, nodes, notify)))
+
+
+async def _until_signalled(work: Coroutine[None, None, None]) -> None:
+    """Run `work` until SIGTERM or SIGINT cancels it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+
+
+def _log_as(role: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
+                        format=f"%(asctime)s {role}[%(process)d] %(levelname)s %(name)s: %(message)s")

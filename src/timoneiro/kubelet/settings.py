@@ -1,0 +1,22 @@
+"""The kubelet's tunables, upstream's KubeletConfiguration defaults unless said otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KubeletSettings:
+    node_status_update_frequency: float = 10.0  # how often the node's status is worked out (and posted if changed)
+    # how often it is posted even when unchanged: the Lease is the heartbeat, so thousands of nodes do not
+    # each write their status every 10s
+    node_status_report_frequency: float = 300.0
+    node_lease_duration_seconds: int = 40  # renewed every quarter of this
+    relist_period: float = 1.0  # PLEG relist of a runtime without container events
+    evented_relist_period: float = 300.0  # ... and of one with them (upstream's evented PLEG)
+    backoff_initial: float = 10.0  # container restart back-off: doubles from this
+    backoff_max: float = 300.0  # up to this; reset after a container ran 2 * this without failing
+    status_writers: int = 4  # pod status writes in flight at once
+    # pod status writes and node requests are retried after this long at first, doubling
+    retry_initial: float = 0.2
+    retry_max: float = 7.0
