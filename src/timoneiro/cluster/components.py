@@ -21,7 +21,9 @@ SERVER_WAIT = 60.0
 class Components:
     def __init__(self, url: str, nodes: list[NodeSpec]) -> None:
         self.url = url
-        self.control_plane = [ControllerManager(url), Scheduler(url)]
+        # the manager is named for its node, so that after a crash a restart holds its own Lease at once
+        host = next((node.name for node in nodes if node.control_plane), "control-plane")
+        self.control_plane = [ControllerManager(url, identity=host), Scheduler(url)]
         self.kubelets = {node.name: Kubelet(url, node.name, control_plane=node.control_plane, taints=node.taints,
                                             pod_cidr=node.pod_cidr) for node in nodes}
 

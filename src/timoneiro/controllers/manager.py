@@ -16,6 +16,7 @@ from timoneiro.controllers.endpoints import EndpointsController
 from timoneiro.controllers.endpointslice import EndpointSliceController, KubernetesEndpointSlice
 from timoneiro.controllers.garbagecollector import GarbageCollector
 from timoneiro.controllers.job import JobController
+from timoneiro.controllers.leader import LeaderElector
 from timoneiro.controllers.namespace import NamespaceController
 from timoneiro.controllers.nodelifecycle import NodeLifecycleController
 from timoneiro.controllers.podgc import PodGCController
@@ -38,20 +39,37 @@ CONTROLLERS: tuple[type[Controller], ...] = (NamespaceController, GarbageCollect
 
 
 class ControllerManager:
-    def __init__(self, config: ClientConfig | str) -> None:
+    """Runs the controllers while it holds the kube-controller-manager Lease, so that several managers can
+    run and exactly one acts; a manager that loses the Lease stops its controllers."""
+
+    def __init__(self, config: ClientConfig | str, *, identity: str | None = None,
+                 lease_seconds: int = 15, retry_period: float = 2.0) -> None:
         self.client = Client(config)
         self.informers = InformerFactory(self.client)
         self.controllers = [cls(self.client, self.informers) for cls in CONTROLLERS]
+        self.elector = LeaderElector(self.client, "kube-controller-manager", identity=identity,
+                                     lease_seconds=lease_seconds, renew_deadline=lease_seconds * 2 / 3,
+                                     retry_period=retry_period)
         self._tasks: list[asyncio.Task] = []
+        self._stopped = False
 
     async def start(self) -> None:
+        """Return once this manager leads and its controllers run (waiting while another one leads)."""
+        await self.elector.acquire()
         self.informers.start()
         await self.informers.wait_for_sync()
-        self._tasks = [asyncio.get_running_loop().create_task(c.run(), name=c.name) for c in self.controllers]
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(c.run(), name=c.name) for c in self.controllers]
+        self._tasks.append(loop.create_task(self.elector.keep(self._lost), name="leader-election"))
+
+    def _lost(self) -> None:
+        for c in self.controllers:
+            c.queue.shutdown()
 
     async def stop(self) -> None:
-        if not self._tasks and self.client is None:
+        if self._stopped:
             return
+        self._stopped = True
         for c in self.controllers:
             c.queue.shutdown()
         for t in self._tasks:
@@ -60,4 +78,5 @@ class ControllerManager:
                 await t
         self._tasks = []
         await self.informers.stop()
+        await self.elector.release()  # a no-op unless this manager holds the Lease
         await self.client.close()
