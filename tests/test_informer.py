@@ -21,7 +21,7 @@ FAST = Backoff(0.02, 0.2)
 
 @pytest.fixture
 def server(tmp_path):
-    srv = ServerThread(str(tmp_path)).start()
+    srv = ServerThread(str(tmp_path), controllers=False).start()
     yield srv
     srv.stop()
 
@@ -129,7 +129,7 @@ async def test_indexes_follow_updates(client):
 
 
 async def test_resumes_after_a_server_restart_without_relisting(tmp_path, monkeypatch):
-    srv = ServerThread(str(tmp_path)).start()
+    srv = ServerThread(str(tmp_path), controllers=False).start()
     client = Client(srv.url)
     calls = spy(client, monkeypatch)
     informer = Informer(client, CONFIGMAPS, NS, backoff=Backoff(0.5, 1.0))
@@ -141,7 +141,7 @@ async def test_resumes_after_a_server_restart_without_relisting(tmp_path, monkey
             last_seen = (await client.create(CONFIGMAPS, configmap("b")))["metadata"]["resourceVersion"]
             await seen.wait_for(2)
             await asyncio.to_thread(srv.stop)
-            srv = ServerThread(str(tmp_path), port=srv.port).start()
+            srv = ServerThread(str(tmp_path), port=srv.port, controllers=False).start()
             # written while the informer is still backing off: it must get them from the server's history
             await client.create(CONFIGMAPS, configmap("c"))
             await client.patch(CONFIGMAPS, "a", {"data": {"k": "2"}}, NS)
@@ -159,7 +159,7 @@ async def test_resumes_after_a_server_restart_without_relisting(tmp_path, monkey
 
 
 async def test_relists_after_compaction_and_reports_the_difference(tmp_path, monkeypatch):
-    srv = ServerThread(str(tmp_path)).start()
+    srv = ServerThread(str(tmp_path), controllers=False).start()
     client = Client(srv.url)
     calls = spy(client, monkeypatch)
     informer = Informer(client, CONFIGMAPS, NS, backoff=FAST)
@@ -171,7 +171,7 @@ async def test_relists_after_compaction_and_reports_the_difference(tmp_path, mon
             await seen.wait_for(3)
             await asyncio.to_thread(srv.stop)
             # meanwhile, on another port the informer cannot reach: changes, then history compacted past them
-            elsewhere = ServerThread(str(tmp_path)).start()
+            elsewhere = ServerThread(str(tmp_path), controllers=False).start()
             try:
                 async with Client(elsewhere.url) as other:
                     await other.create(CONFIGMAPS, configmap("d"))
@@ -181,7 +181,7 @@ async def test_relists_after_compaction_and_reports_the_difference(tmp_path, mon
                     elsewhere.call(elsewhere.api.compact(int(last["metadata"]["resourceVersion"])))
             finally:
                 elsewhere.stop()
-            srv = ServerThread(str(tmp_path), port=srv.port).start()
+            srv = ServerThread(str(tmp_path), port=srv.port, controllers=False).start()
             events = await seen.wait_for(7)
             assert events[:3] == [("add", n, {"k": "1"}) for n in ("a", "b", "c")]
             assert sorted(events[3:]) == [("add", "d", {"k": "1"}), ("add", "e", {"k": "1"}),

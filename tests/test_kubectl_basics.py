@@ -130,7 +130,7 @@ def test_concurrent_services_never_share_a_node_port(server):
     import httpx
 
     async def create_all() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=server.url) as c:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
             body = lambda i: {"metadata": {"name": f"s{i}"},  # noqa: E731
                               "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
             first = await asyncio.gather(*(c.post("/api/v1/namespaces/default/services", json=body(i))
