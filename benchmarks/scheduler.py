@@ -98,7 +98,7 @@ async def heartbeats(client: Client, n: int, concurrency: int) -> None:
     await parallel(n, concurrency, create)
     while True:
         await asyncio.sleep(RENEW_EVERY)
-        await parallel(n, 8, renew)
+        await parallel(n, concurrency, renew)
 
 
 class BoundWatch:

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from controller_testing import Api, eventually
+from controller_testing import Api, eventually, tuned_server
 from pod_progress import finish_pod
 from timoneiro.api.printers.age import parse_time
-from timoneiro.apiserver.server import ServerThread
 from timoneiro.controllers.clock import Clocked, FakeClock
 
 CRONJOBS = "/apis/batch/v1/namespaces/default/cronjobs"
@@ -20,18 +19,15 @@ PODS = "/api/v1/namespaces/default/pods"
 
 
 @pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    fake = FakeClock(datetime.now(UTC).replace(microsecond=0))
-    monkeypatch.setattr(Clocked, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
-def server(clock, tmp_path):
+def server(clock, tmp_path, monkeypatch):
     """The API server, its controllers started on the fake clock."""
-    srv = ServerThread(str(tmp_path / "data")).start()
-    yield srv
-    srv.stop()
+    with tuned_server(tmp_path, monkeypatch, {Clocked: {"clock": clock}}) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -148,7 +148,7 @@ def test_seed_manifest_rolls_out(api, kubectl, server):
         "NewReplicaSetAvailable", f'ReplicaSet "helloworld-{pod_hash}" has successfully progressed.')
     events = [e["message"] for e in api.get(f"/api/v1/namespaces/{NS}/events")["items"]
               if e["reason"] == "ScalingReplicaSet"]
-    assert events == [f"Scaled up replica set helloworld-{pod_hash} to 2 from 0"]
+    assert events == [f"Scaled up replica set helloworld-{pod_hash} to 2"]
 
 
 def test_rolling_update_respects_surge_and_unavailability(api, kubectl, server):

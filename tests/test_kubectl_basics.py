@@ -50,7 +50,8 @@ def test_apply_get_delete_seed_manifests(kubectl):
     assert proc.returncode == 1
     assert 'Error from server (NotFound): deployments.apps "helloworld" not found' in proc.stderr
     # the garbage collector deletes the ReplicaSet the Deployment owned, and so the pods that one owned
-    eventually(lambda: kubectl.run("get", "replicasets,pods").stderr == "No resources found in default namespace.\n")
+    eventually(lambda: kubectl.run("get", "replicasets,pods").stderr == "No resources found in default namespace.\n",
+               timeout=20)
 
 
 def test_output_formats(kubectl):

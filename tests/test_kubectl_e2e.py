@@ -128,7 +128,9 @@ def rolled_out(kubectl, name: str, ns: str = "default") -> Rollout:
         assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
         assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
             {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
-        [rs] = owned_by(d, "ReplicaSet")
+        rss = owned_by(d, "ReplicaSet")
+        assert len(rss) == 1, rss
+        rs = rss[0]
         assert rs["status"].get("observedGeneration") == rs["metadata"]["generation"], rs["status"]
         assert rs["status"]["replicas"] == want, rs["status"]
         pods = owned_by(rs, "Pod")
@@ -534,7 +536,7 @@ def test_delete_namespace_removes_everything_inside(kubectl):
     assert kubectl("get", "cm,pods,deploy,rs,secrets", "-n", "doomed", "-o", "name").split() == [
         "configmap/settings", *(f"pod/{p}" for p in api.pods), "pod/p1", "deployment.apps/api",
         f"replicaset.apps/{api.replicaset}", "secret/creds"]
-    assert kubectl("delete", "namespace", "doomed", "--timeout=10s") == 'namespace "doomed" deleted\n'
+    assert kubectl("delete", "namespace", "doomed", "--timeout=30s") == 'namespace "doomed" deleted\n'
     proc = kubectl.run("get", "namespace", "doomed", check=False)
     assert proc.returncode == 1
     assert proc.stderr == 'Error from server (NotFound): namespaces "doomed" not found\n'
@@ -737,5 +739,5 @@ def test_delete_all(kubectl, work):
         return names
 
     # the bare pods are gone for good; the ReplicaSet replaces its two with new ones
-    eventually(replaced)
+    eventually(replaced, timeout=20)
     assert kubectl("get", "deploy,svc", "-n", work.ns, "-o", "name").split() == ["deployment.apps/api", "service/api"]

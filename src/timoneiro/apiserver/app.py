@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -78,15 +77,12 @@ class APIServer:
             "spec": {"type": "ClusterIP", "clusterIP": self.service_addresses.first_ip(),
                      "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": int(port)}],
                      "sessionAffinity": "None"}})
-        await self._ensure(self.registry.get("", "v1", "endpoints"), "default", {
-            "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-            "subsets": [{"addresses": [{"ip": host}],
-                         "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}]}]})
+        # Its Endpoints would carry the address pods reach the server at; listening on loopback only, it has
+        # none that Endpoints may hold, so none is written until the server listens on the pod network.
 
     async def _ensure(self, kind: Kind, namespace: str | None, obj: dict) -> None:
         if self.cache.get(kind.key(namespace, obj["metadata"]["name"])) is None:
-            with contextlib.suppress(errors.APIError):
-                await self.generic.create(Context(namespace=namespace), kind, obj)
+            await self.generic.create(Context(namespace=namespace), kind, obj)
 
     async def stop(self) -> None:
         if self._compactor:

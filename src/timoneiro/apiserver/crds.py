@@ -105,7 +105,7 @@ class CRDServing:
             return crd
 
         with contextlib.suppress(Exception):
-            await self.server.generic.update(Context(subresource="status"), self.crds, name, set_status)
+            await self.server.generic.modify(Context(subresource="status"), self.crds, name, set_status)
 
     async def _cleanup(self, crd: dict) -> None:
         spec = crd["spec"]
@@ -127,7 +127,7 @@ class CRDServing:
             return cur
 
         with contextlib.suppress(Exception):
-            await self.server.generic.update(Context(), self.crds, crd["metadata"]["name"], drop_finalizer)
+            await self.server.generic.modify(Context(), self.crds, crd["metadata"]["name"], drop_finalizer)
 
 
 def _established(crd: dict) -> bool:

@@ -220,7 +220,7 @@ def path_tree(paths: Iterable[Path]) -> PathTree:
     return tree
 
 
-class _Lru(dict):
+class LruCache(dict):
     """A dict that forgets its least recently used entries beyond `size`."""
 
     def __init__(self, size: int) -> None:
@@ -245,8 +245,8 @@ class _Lru(dict):
 # Field sets of FieldsV1 objects, by their JSON (subclasses of dict or str are not JSON here, so that
 # the JSON tells everything decode_canonical reads), and the JSON of encoded field sets. Objects of
 # one kind made alike (a Deployment's pods, say) share their field sets.
-_DECODED: _Lru = _Lru(512)
-_ENCODED: _Lru = _Lru(256)
+_DECODED: LruCache = LruCache(512)
+_ENCODED: LruCache = LruCache(256)
 _AS_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS
 
 

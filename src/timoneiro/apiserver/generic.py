@@ -139,6 +139,18 @@ class GenericStore:
         self._after(kind, obj, None)
         return obj
 
+    async def modify(self, ctx: Context, kind: Kind, name: str, change: Callable[[dict], dict | None]
+                     ) -> tuple[dict, bool]:
+        """The server's own read-modify-write (subresources, controllers in the server): `change` edits the
+        current object, and a concurrent write makes it read again and retry rather than fail."""
+        def unconditional(current: dict | None) -> dict | None:
+            new = change(current) if current is not None else None
+            if new is not None:
+                new.get("metadata", {}).pop("resourceVersion", None)
+            return new
+
+        return await self.update(ctx, kind, name, unconditional)
+
     async def update(self, ctx: Context, kind: Kind, name: str, transform: Callable[[dict], dict],
                      create_on_missing: bool = False) -> tuple[dict, bool]:
         """Read-modify-write with optimistic concurrency: transform(current) gives the new object.

@@ -334,6 +334,8 @@ class Handlers:
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch produced something other than an object")
             if scale:
+                if not _patch_sets_rv(body):  # the Scale read carried the current resourceVersion
+                    (patched.get("metadata") or {}).pop("resourceVersion", None)
                 return self.server.subresources.with_scale(kind, current, patched)
             self.prune_unknown(req, kind, ctx, patched)
             patched["apiVersion"], patched["kind"] = kind.api_version, kind.kind

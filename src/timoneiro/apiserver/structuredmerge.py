@@ -10,6 +10,7 @@ parts without a schema are granular maps and atomic lists, as upstream's schema 
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,9 @@ import orjson
 
 from timoneiro.api import schema as openapi
 from timoneiro.apiserver.fieldpath import (
+    LruCache,
     Path,
     PathTree,
-    _Lru,
     _go_string,
     field_token,
     go_json,
@@ -375,7 +376,7 @@ _STRICT_JSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.
                 | orjson.OPT_PASSTHROUGH_DATACLASS)
 # Values (as that JSON, with their type) whose list items all have keys: an object updated again and
 # again keeps most of its parts.
-_CHECKED: _Lru = _Lru(2048)
+_CHECKED: LruCache = LruCache(2048)
 
 
 def _compare(lhs: Any, rhs: Any, t: Type, path: Path, out: Comparison) -> None:
@@ -494,14 +495,15 @@ def _every(value: Any, t: Type, path: Path, out: set[Path]) -> None:
 def _unchanged(lhs: Any, rhs: Any, t: Type) -> bool:
     """Whether comparing equal (==) `lhs` and `rhs` would find no change and raise no error, so that it
     may be skipped. == is not JSON equality (True == 1, a shared NaN equals itself), so the two must
-    also serialize alike and hold no NaN; and keyed lists below must have their keys."""
+    also serialize alike (which NaN and infinities do as null, so they must hold none); and keyed
+    lists below must have their keys."""
     try:
         text = orjson.dumps(lhs, option=_STRICT_JSON)
         if lhs is not rhs and orjson.dumps(rhs, option=_STRICT_JSON) != text:
             return False
     except TypeError:  # not JSON (orjson.JSONEncodeError is a TypeError)
         return False
-    if b"null" in text and _has_nan(lhs):
+    if b"null" in text and _non_finite(lhs):
         return False
     if t.holds_items and _CHECKED.lookup((t, text)) is None:
         try:
@@ -512,7 +514,8 @@ def _unchanged(lhs: Any, rhs: Any, t: Type) -> bool:
     return True
 
 
-def _has_nan(value: Any) -> bool:
+def _non_finite(value: Any) -> bool:
+    """Whether `value` holds a NaN or an infinity (which serialize as null)."""
     stack = [value]
     while stack:
         node = stack.pop()
@@ -520,7 +523,7 @@ def _has_nan(value: Any) -> bool:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, float) and node != node:
+        elif isinstance(node, float) and not math.isfinite(node):
             return True
     return False
 

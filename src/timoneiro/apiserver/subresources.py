@@ -121,7 +121,7 @@ class Subresources:
             return pod
 
         ctx.subresource = "binding"
-        await self.generic.update(ctx, pods, name, assign)
+        await self.generic.modify(ctx, pods, name, assign)
         await respond_object(send, 201, success(), req.accept)
 
     # pods/eviction
@@ -165,7 +165,7 @@ class Subresources:
             status.setdefault("disruptedPods", {})[pod_name] = _now()
             return cur
 
-        await self.generic.update(Context(namespace=ctx.namespace, subresource="status", dry_run=ctx.dry_run),
+        await self.generic.modify(Context(namespace=ctx.namespace, subresource="status", dry_run=ctx.dry_run),
                                   pdbs, pdb["metadata"]["name"], spend)
 
     # namespaces/finalize
@@ -174,12 +174,18 @@ class Subresources:
         body = await req.json()
         finalizers = ((body or {}).get("spec") or {}).get("finalizers") or []
 
+        wanted_rv = ((body or {}).get("metadata") or {}).get("resourceVersion")
+
         def set_finalizers(ns: dict | None) -> dict | None:
             if ns is None:
                 return None
             ns.setdefault("spec", {})["finalizers"] = finalizers
             if not finalizers:
                 ns["spec"].pop("finalizers")
+            if wanted_rv:  # the client's resourceVersion is a precondition; without one, last write wins
+                ns["metadata"]["resourceVersion"] = wanted_rv
+            else:
+                ns["metadata"].pop("resourceVersion", None)
             return ns
 
         ctx.subresource = "finalize"

@@ -237,7 +237,7 @@ class DeploymentController(Controller):
                 raise
         if not exists and count > 0:
             self.events.normal(self._reference(d), "ScalingReplicaSet",
-                               f"Scaled up replica set {name} to {count} from 0")
+                               f"Scaled up replica set {name} to {count}")  # upstream says "from" only on a resize
         needs_update = self._set_revision(d, str(new_revision))
         if not exists and du.has_progress_deadline(d):
             du.set_condition(d["status"], du.new_condition(du.PROGRESSING, "True", du.NEW_RS_CREATED,

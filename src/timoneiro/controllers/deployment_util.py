@@ -325,7 +325,7 @@ def timed_out(d: dict, status: dict, now: datetime) -> bool:
 def calculate_status(all_rss: list[dict | None], new_rs: dict | None, d: dict, now: datetime) -> dict:
     """Counts over the Deployment's sets, its conditions carried over, and Available set from them."""
     available = total(all_rss, "availableReplicas")
-    status: dict = {
+    counts = {
         "observedGeneration": d["metadata"].get("generation", 0),
         "replicas": total(all_rss, "replicas"),
         "updatedReplicas": total([new_rs], "replicas"),
@@ -333,6 +333,8 @@ def calculate_status(all_rss: list[dict | None], new_rs: dict | None, d: dict, n
         "availableReplicas": available,
         "unavailableReplicas": max(total(all_rss) - available, 0),
     }
+    # every count in apps/v1 DeploymentStatus is omitempty: a zero is absent on the wire upstream
+    status: dict = {k: v for k, v in counts.items() if v}
     old = d.get("status") or {}
     if old.get("collisionCount") is not None:
         status["collisionCount"] = old["collisionCount"]

@@ -110,7 +110,11 @@ class Graph:
     # informer events
 
     def observe(self, api_version: str, kind: str, old: dict | None, new: dict) -> None:
-        """An add or update event."""
+        """An add or update event; an "update" to another uid (recreated while the watch was down, seen on a
+        relist) is the old object's deletion and the new one's addition."""
+        if old is not None and old["metadata"].get("uid") != new["metadata"].get("uid"):
+            self.forget(old)
+            old = None
         identity = identity_of(api_version, kind, new)
         m = new["metadata"]
         node = self.nodes.get(identity.uid)

@@ -184,19 +184,24 @@ class JobController(Clocked):
             return
         removed = not has_finalizer(new)
         ref, old_ref = controller_of(new), controller_of(old)
-        for r, p in ((old_ref, old), (ref, new)) if ref != old_ref else ((ref, new),):
-            job = self._job_of(p, r) if r is not None else None
-            if job is not None:
-                if removed:
-                    self.finalizer_expectations.observed(object_key(job), new["metadata"]["uid"])
-                self.enqueue(job)
+        if old_ref is not None and old_ref != ref:
+            self._wake(old, old_ref, finalizer_removed=removed)
         if ref is not None:
+            self._wake(new, ref, finalizer_removed=removed)
             return
         if not removed:
             self.orphans.add(object_key(new))
         if ref != old_ref or old["metadata"].get("labels") != new["metadata"].get("labels"):
             for job in selecting(self.jobs.store, new):
                 self.enqueue(job)
+
+    def _wake(self, pod: dict, ref: dict, finalizer_removed: bool) -> None:
+        """Sync the Job a pod names as its controller, noting a finalizer removal it was waiting for."""
+        job = self._job_of(pod, ref)
+        if job is not None:
+            if finalizer_removed:
+                self.finalizer_expectations.observed(object_key(job), pod["metadata"]["uid"])
+            self.enqueue(job)
 
     def _pod_deleted(self, pod: dict, final: bool) -> None:
         ref = controller_of(pod)

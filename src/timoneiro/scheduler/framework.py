@@ -48,7 +48,7 @@ MAX_NODE_SCORE = 100
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 MEMO_LIMIT = 64  # remembered results per node; beyond this a node's memo starts over
-_MISSING = object()
+MISSING = object()  # not remembered yet
 
 
 def memo_key(obj: object) -> str:
@@ -81,8 +81,8 @@ def remember(memo: dict, key: str, value: object) -> None:
 
 def remembered_verdict(state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
     """The verdict of the filters that declare what it depends on, remembered on the node info."""
-    status = node.memo.get(state.memo_filters_key, _MISSING)
-    if status is _MISSING:
+    status = node.memo.get(state.memo_filters_key, MISSING)
+    if status is MISSING:
         status = None
         for check in state.memo_filters:
             status = check(state, pod, node)
@@ -96,8 +96,8 @@ def remembered_scores(key: str, nodes: list[NodeInfo], compute: Callable[[list[N
                       ) -> list[int]:
     """Scores remembered under key on each node info, computing only those of nodes not scored before."""
     scores = [n.memo.get(key) for n in nodes]
-    missing = [i for i, s in enumerate(scores) if s is None]
-    if missing:
+    if None in scores:
+        missing = [i for i, s in enumerate(scores) if s is None]
         for i, score in zip(missing, compute([nodes[i] for i in missing]), strict=True):
             remember(nodes[i].memo, key, score)
             scores[i] = score

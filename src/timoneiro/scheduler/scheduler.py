@@ -29,6 +29,7 @@ from timoneiro.scheduler.events import (
     pod_changes,
 )
 from timoneiro.scheduler.framework import (
+    MISSING,
     CycleState,
     Diagnosis,
     FitError,
@@ -327,13 +328,14 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         processed = 0
         with_nominated = bool(fw.nominator)
-        memo_filters, filters = state.memo_filters, state.filters
-        for node in nodes:
-            processed += 1
+        filters, key = state.filters, state.memo_filters_key if state.memo_filters else None
+        for processed, node in enumerate(nodes, 1):  # noqa: B007 (processed is read after the loop)
             if with_nominated:
                 status = fw.run_filter_with_nominated(state, pod, node)
             else:  # run_filter, inlined: this loop is the scheduler's hottest
-                status = remembered_verdict(state, pod, node) if memo_filters else None
+                status = None if key is None else node.memo.get(key, MISSING)
+                if status is MISSING:
+                    status = remembered_verdict(state, pod, node)
                 if status is None:
                     for check in filters:
                         status = check(state, pod, node)
@@ -341,7 +343,8 @@ class Scheduler:
                             break
             if status is None:
                 feasible.append(node)
-                if len(feasible) >= to_find:
+                to_find -= 1
+                if not to_find:
                     break
             elif status.code == Code.ERROR:
                 raise SchedulingError(status.message)
