@@ -49,6 +49,10 @@ class User:
         assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
         return proc.stdout
 
+    def run_kubectl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([shutil.which("kubectl"), *args], capture_output=True, text=True, env=self.env,
+                              cwd=self.home, timeout=120)
+
     def recorded_pids(self) -> list[int]:
         return [p["pid"] for p in json.loads((self.data / "cluster.json").read_text())["procs"]]
 
