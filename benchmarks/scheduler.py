@@ -2,21 +2,23 @@
 
     python benchmarks/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]
 
-The API server runs in its own process (as in production); the scheduler runs in this one, on uvloop. Two runs:
+The API server runs in its own process (as in production); the scheduler runs in this one, on uvloop. Three runs:
 
+  cycles   the scheduling cycles alone (filter, score, assume) on the same nodes, without the API server
   backlog  --pods pending pods are created first, then the scheduler starts: how fast it drains them.
   stream   the scheduler is running while --pods more pods are created as fast as the server takes them:
            bound/s, and p50/p99 of each pod's create-to-bound time.
 
 Nodes have 32 cpu, 128Gi and 110 pods each, half of them in one of three zones; pods request 100m and 128Mi.
-A simulated kubelet renews each node's Lease every 10s, so that the node lifecycle controller keeps them Ready.
+Simulated kubelets (in a process of their own) renew each node's Lease every 10s, so that the node lifecycle
+controller keeps the nodes Ready.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from timoneiro.apiserver.server import free_port  # noqa: E402
 from timoneiro.client import ApiError, Client  # noqa: E402
 from timoneiro.client.resources import LEASES, NAMESPACES, NODES, PODS  # noqa: E402
 from timoneiro.scheduler import Scheduler  # noqa: E402
+from timoneiro.scheduler.framework import CycleState  # noqa: E402
 
 NAMESPACE = "bench"
 LEASE_NAMESPACE = "kube-node-lease"
@@ -101,13 +104,21 @@ async def heartbeats(client: Client, n: int, concurrency: int) -> None:
         await parallel(n, concurrency, renew)
 
 
+def kubelets(base: str, n: int, concurrency: int) -> None:
+    async def run() -> None:
+        async with Client(base) as client:
+            await heartbeats(client, n, concurrency)
+    asyncio.run(run())
+
+
 class BoundWatch:
     """When each pod was first seen bound, from a watch of pods with a node."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
         self.bound: dict[str, float] = {}
-        self.changed = asyncio.Event()
+        self._waiting: set[str] = set()
+        self._all_bound = asyncio.Event()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -120,24 +131,45 @@ class BoundWatch:
         async with self.client.watch(PODS, NAMESPACE, resource_version=rv, field_selector="spec.nodeName!=",
                                      timeout_seconds=3600) as events:
             async for event in events:
-                if event.type in ("ADDED", "MODIFIED"):
-                    self.bound.setdefault(event.object["metadata"]["name"], time.perf_counter())
-                    self.changed.set()
+                name = event.object["metadata"]["name"]
+                if event.type in ("ADDED", "MODIFIED") and name not in self.bound:
+                    self.bound[name] = time.perf_counter()
+                    self._waiting.discard(name)
+                    if not self._waiting:
+                        self._all_bound.set()
 
     async def wait_for(self, names: list[str], timeout: float) -> None:
-        deadline = time.perf_counter() + timeout
-        while any(n not in self.bound for n in names):
-            self.changed.clear()
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                missing = sum(1 for n in names if n not in self.bound)
-                raise TimeoutError(f"{missing} of {len(names)} pods not bound after {timeout}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
+        self._waiting = {n for n in names if n not in self.bound}
+        self._all_bound = asyncio.Event()
+        if not self._waiting:
+            return
+        try:
+            await asyncio.wait_for(self._all_bound.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{len(self._waiting)} of {len(names)} pods not bound after {timeout}s") from None
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+
+def cycles_alone(nodes: int, pods: int) -> None:
+    """Scheduling cycles without any I/O: what the scheduler's own work costs per pod."""
+    s = Scheduler("http://127.0.0.1:9")  # never started: it makes no requests
+    for i in range(nodes):
+        s.cache.add_node(node(i))
+    infos = []
+    for i in range(pods):
+        body = pod(f"cycle-{i}")
+        body["metadata"]["uid"] = f"cycle-{i}"
+        infos.append(s.pod_info(body))
+    started = time.process_time()
+    for info in infos:
+        host = s.schedule_pod(CycleState(), info)
+        s.cache.assume_pod(info.assumed_on(host))
+    cpu = time.process_time() - started
+    print(f"cycles:  {pods} scheduling cycles on {nodes} nodes, {cpu / pods * 1e6:.0f} us of cpu each"
+          f"   {pods / cpu:7.0f} pods/s", flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -156,7 +188,9 @@ async def bench(base: str, args: argparse.Namespace, server_pid: int) -> None:
         await client.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
         t0 = time.perf_counter()
         await create_nodes(client, args.nodes, args.concurrency)
-        kubelets = asyncio.create_task(heartbeats(client, args.nodes, args.concurrency))
+        kubelet_process = multiprocessing.get_context("spawn").Process(
+            target=kubelets, args=(base, args.nodes, args.concurrency), daemon=True)
+        kubelet_process.start()
         print(f"{args.nodes} nodes created in {time.perf_counter() - t0:.1f}s", flush=True)
 
         async def create(prefix: str, created: dict[str, float]) -> None:
@@ -205,7 +239,7 @@ async def bench(base: str, args: argparse.Namespace, server_pid: int) -> None:
         print(f"scheduler: {scheduler.stats}, events dropped {scheduler.recorder.dropped}", flush=True)
         await watch.stop()
         await scheduler.stop()
-        kubelets.cancel()
+        kubelet_process.terminate()
 
 
 def main() -> None:
@@ -215,6 +249,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
+    print(f"timoneiro scheduler, {os.cpu_count()} cores, {args.nodes} nodes, {args.pods} pods", flush=True)
+    cycles_alone(args.nodes, min(args.pods, 2000))
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen([sys.executable, "-m", "timoneiro", "server", "--data-dir", data,
@@ -229,7 +265,6 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.05)
-            print(f"timoneiro scheduler, {os.cpu_count()} cores, {args.nodes} nodes, {args.pods} pods", flush=True)
             import uvloop
 
             uvloop.run(bench(base, args, server.pid))

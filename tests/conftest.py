@@ -1,5 +1,6 @@
-"""Shared fixtures: a real API server per test on a temp data dir and a free port, and kubectl pointed
-at it through a kubeconfig of its own (never the user's ~/.kube/config)."""
+"""Shared fixtures: a real API server per test on a temp data dir and a free port, kubectl pointed at it
+through a kubeconfig of its own (never the user's ~/.kube/config), and a plain JSON client (`api`) and the
+components' REST client (`client`) of it. A test module may override `server` (e.g. tuned controllers)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from controller_testing import Api
 from timoneiro.apiserver.server import ServerThread
+from timoneiro.client import Client
 
 KUBECTL = shutil.which("kubectl")
 
@@ -65,3 +69,18 @@ def kubectl(server: ServerThread, tmp_path: Path) -> Kubectl:
     home = tmp_path / "home"
     home.mkdir()
     return Kubectl(home, server.url)
+
+
+@pytest.fixture
+def api(server: ServerThread) -> Iterator[Api]:
+    """A plain JSON client of the server, for setting the scene and reading what controllers did."""
+    client = Api(server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def client(server: ServerThread) -> AsyncIterator[Client]:
+    """The REST client the components use, connected to the server."""
+    async with Client(server.url) as c:
+        yield c

@@ -34,6 +34,16 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 
         time.sleep(interval)
 
 
+
+def assert_rolled_out_unavailable(d: dict) -> None:
+    """That Deployment d's status is the deployment controller's last write when nothing runs its pods:
+    observed, all of them counted updated (its ReplicaSet has created them) and unavailable."""
+    status, want = d.get("status", {}), d["spec"]["replicas"]
+    assert status.get("observedGeneration") == d["metadata"]["generation"], status
+    assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
+    assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
+        {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
+
 @contextlib.contextmanager
 def tuned_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[type, dict[str, object]]
                  ) -> Iterator[ServerThread]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from controller_testing import eventually
+from controller_testing import assert_rolled_out_unavailable, eventually
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -66,11 +66,7 @@ def rolled_out(http: httpx.Client, name: str) -> None:
 
     def done() -> bool:
         d = http.get(f"{DEPLOY}/{name}").json()
-        status, want = d.get("status", {}), d["spec"]["replicas"]
-        assert status.get("observedGeneration") == d["metadata"]["generation"], status
-        assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
-        assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
-            {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
+        assert_rolled_out_unavailable(d)
         return True
 
     eventually(done, timeout=20)

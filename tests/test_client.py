@@ -14,25 +14,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from timoneiro.apiserver.server import ServerThread, free_port
+from timoneiro.apiserver.server import free_port
 from timoneiro.client import ApiError, Client, ClientConfig, Resource, TransportError
 from timoneiro.client.kubeconfig import KubeconfigError, load_kubeconfig, merge_kubeconfig
 from timoneiro.client.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS
 
 NS = "default"
-
-
-@pytest.fixture
-def server(tmp_path):
-    srv = ServerThread(str(tmp_path)).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-async def client(server):
-    async with Client(server.url) as c:
-        yield c
 
 
 def configmap(name: str, namespace: str = NS, **labels: str) -> dict:

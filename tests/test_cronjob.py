@@ -30,13 +30,6 @@ def server(clock, tmp_path, monkeypatch):
         yield srv
 
 
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
-
-
 def cronjob_manifest(name: str = "hello", schedule: str = "* * * * *", **spec: object) -> str:
     template = {"spec": {"restartPolicy": "OnFailure",
                          "containers": [{"name": "c", "image": "busybox", "command": ["date"]}]}}

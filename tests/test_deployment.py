@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 import httpx
-import pytest
 
 from controller_testing import Api, eventually
 from pod_progress import run_pod
@@ -82,13 +81,6 @@ class PodWatch:
     def _make_ready(self, name: str) -> None:
         with contextlib.suppress(AssertionError):  # deleted meanwhile
             run_pod(self.api, NS, name)
-
-
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
 
 
 def deployment(name: str, replicas: int, **spec: object) -> dict:

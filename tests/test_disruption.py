@@ -26,12 +26,11 @@ CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinitio
 
 
 @pytest.fixture
-def api(server, kubectl):
-    client = Api(server.url)
+def api(api, kubectl):
+    """The shared client, once the widgets CRD is established."""
     kubectl("apply", "-f", "-", input=yaml.safe_dump(CRD))
     kubectl("wait", "--for=condition=Established", "crd/widgets.example.com")
-    yield client
-    client.close()
+    return api
 
 
 def widget(api: Api, name: str, replicas: int) -> dict:

@@ -19,12 +19,11 @@ SLICES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 
 
 @pytest.fixture
-def api(server):
-    client = Api(server.url)
-    client.post("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
-                                  "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z1"}}})
-    yield client
-    client.close()
+def api(api):
+    """The shared client, with a node n1 in zone z1."""
+    api.post("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
+                               "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z1"}}})
+    return api
 
 
 def service(api: Api, name: str, ports: list[dict], **spec) -> dict:

@@ -8,20 +8,12 @@ controllers running alongside have nothing to do with them: what goes away, the 
 
 from __future__ import annotations
 
-import pytest
 import yaml
 
 from controller_testing import Api, eventually
 
 NS = "/api/v1/namespaces/default"
 APPS = "/apis/apps/v1/namespaces/default"
-
-
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
 
 
 def owner_ref(obj: dict, block: bool = True, controller: bool = True) -> dict:

@@ -26,12 +26,6 @@ def server(tmp_path):
     srv.stop()
 
 
-@pytest.fixture
-async def client(server):
-    async with Client(server.url) as c:
-        yield c
-
-
 class Recorder:
     """Every notification an informer gives, as (event, name, data) tuples."""
 

@@ -16,13 +16,6 @@ BATCH = "/apis/batch/v1/namespaces/default/jobs"
 PODS = "/api/v1/namespaces/default/pods"
 
 
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
-
-
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch):
     """Failed pods are replaced at once instead of after 10s, 20s, 40s ..."""

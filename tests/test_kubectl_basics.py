@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controller_testing import eventually
+from controller_testing import assert_rolled_out_unavailable, eventually
 
 MANIFESTS = Path(__file__).parent / "manifests"
 SEED = str(MANIFESTS / "seed000.yaml")
@@ -17,11 +17,7 @@ def rolled_out(kubectl, name: str) -> dict:
 
     def done() -> dict:
         d = kubectl.json("get", "deployment", name)
-        status, want = d.get("status", {}), d["spec"]["replicas"]
-        assert status.get("observedGeneration") == d["metadata"]["generation"], status
-        assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
-        assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
-            {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
+        assert_rolled_out_unavailable(d)
         return d
 
     return eventually(done, timeout=20)
@@ -136,18 +132,20 @@ def test_concurrent_services_never_share_a_node_port(server):
                               "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
             first = await asyncio.gather(*(c.post("/api/v1/namespaces/default/services", json=body(i))
                                            for i in range(60)))
-            fixed = {"metadata": {"name": "x"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30555}]}}
+            taken = {r.json()["spec"]["ports"][0]["nodePort"] for r in first if r.status_code == 201}
+            port = next(p for p in range(30555, 32768) if p not in taken)  # free, whatever the first got
+            fixed = {"metadata": {"name": "x"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": port}]}}
             same = await asyncio.gather(*(c.post("/api/v1/namespaces/default/services",
                                                  json={**fixed, "metadata": {"name": f"fixed{i}"}}) for i in range(5)))
-            return list(first) + list(same)
+            return list(first) + list(same), port
 
-    responses = asyncio.run(create_all())
+    responses, port = asyncio.run(create_all())
     created = [r.json() for r in responses if r.status_code == 201]
     ports = [s["spec"]["ports"][0]["nodePort"] for s in created]
     ips = [s["spec"]["clusterIP"] for s in created]
     assert len(ports) == len(set(ports)) and len(ips) == len(set(ips))
-    assert sum(1 for p in ports if p == 30555) == 1
+    assert sum(1 for p in ports if p == port) == 1
     refused = [r.json() for r in responses if r.status_code == 422]
     assert len(refused) == 4
-    assert refused[0]["message"].endswith("spec.ports[0].nodePort: Invalid value: 30555: provided port is already "
+    assert refused[0]["message"].endswith(f"spec.ports[0].nodePort: Invalid value: {port}: provided port is already "
                                           "allocated")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller_testing import eventually
+from controller_testing import assert_rolled_out_unavailable, eventually
 
 MANIFESTS = Path(__file__).parent / "manifests"
 SEED = str(MANIFESTS / "seed000.yaml")
@@ -123,11 +123,8 @@ def rolled_out(kubectl, name: str, ns: str = "default") -> Rollout:
                 ref["uid"] == owner["metadata"]["uid"] for ref in i["metadata"].get("ownerReferences", []))]
 
         d = next(i for i in items if i["kind"] == "Deployment" and i["metadata"]["name"] == name)
-        want, status = d["spec"]["replicas"], d.get("status", {})
-        assert status.get("observedGeneration") == d["metadata"]["generation"], status
-        assert [status.get(k) for k in ("replicas", "updatedReplicas", "unavailableReplicas")] == [want] * 3, status
-        assert {c["type"]: c["reason"] for c in status.get("conditions", [])} == \
-            {"Available": "MinimumReplicasUnavailable", "Progressing": "ReplicaSetUpdated"}, status
+        assert_rolled_out_unavailable(d)
+        want = d["spec"]["replicas"]
         rss = owned_by(d, "ReplicaSet")
         assert len(rss) == 1, rss
         rs = rss[0]

@@ -53,12 +53,6 @@ def condition(obj: dict, kind: str) -> dict:
 
 
 @pytest.fixture
-async def client(server):
-    async with Client(server.url) as c:
-        yield c
-
-
-@pytest.fixture
 async def kubelet(server):
     k = Kubelet(server.url, NODE, labels={"tier": "web"}, pod_cidr="10.244.7.0/24", settings=FAST,
                 taints=[{"key": "dedicated", "value": "web", "effect": "NoSchedule"}])

@@ -29,13 +29,6 @@ def server(tmp_path, monkeypatch):
         yield srv
 
 
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
-
-
 def now(micro: bool = False) -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 

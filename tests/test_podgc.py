@@ -19,13 +19,6 @@ def server(tmp_path, monkeypatch):
         yield srv
 
 
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
-
-
 def pod(api: Api, name: str, node: str | None = None, phase: str = "Running", reason: str | None = None) -> None:
     api.post(PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                     "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]}})

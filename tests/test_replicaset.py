@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from controller_testing import Api, eventually
 from pod_progress import run_pod
 from timoneiro.client import ApiError
@@ -17,13 +15,6 @@ NS = "default"
 RS_PATH = f"/apis/apps/v1/namespaces/{NS}/replicasets"
 RC_PATH = f"/api/v1/namespaces/{NS}/replicationcontrollers"
 PODS_PATH = f"/api/v1/namespaces/{NS}/pods"
-
-
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
 
 
 def replica_set(name: str, replicas: int, labels: dict | None = None) -> dict:

@@ -5,23 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from controller_testing import Api, eventually
+from controller_testing import eventually
 from timoneiro.client import Client, ClientConfig
 from timoneiro.client.informer import InformerFactory
 from timoneiro.controllers.rootca import DESCRIPTION_ANNOTATION, RootCAPublisher
-
-
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
 
 
 def test_every_namespace_gets_a_default_service_account(api, kubectl):

@@ -4,7 +4,6 @@ partition, failed pods recreated, and status."""
 
 from __future__ import annotations
 
-import pytest
 import yaml
 
 from controller_testing import Api, eventually
@@ -15,13 +14,6 @@ PVCS = "/api/v1/namespaces/default/persistentvolumeclaims"
 STATEFULSETS = "/apis/apps/v1/namespaces/default/statefulsets"
 REVISIONS = "/apis/apps/v1/namespaces/default/controllerrevisions"
 HASH = "controller-revision-hash"
-
-
-@pytest.fixture
-def api(server):
-    client = Api(server.url)
-    yield client
-    client.close()
 
 
 def sts_manifest(replicas: int = 3, **spec: object) -> str:

@@ -284,12 +284,39 @@ def _item_tokens(t: Type, items: list, path: Path) -> list[str]:
 
 def same_value(a: Any, b: Any) -> bool:
     """JSON equality (true is not 1, 1 is 1.0)."""
+    if isinstance(a, (dict, list)) and isinstance(b, (dict, list)):
+        if a != b:  # == holds wherever JSON equality does
+            return False
+        if _strict_json(a, b) is not None:
+            return True
+    return _same_value(a, b)
+
+
+# How _strict_json serializes: sorted keys, and what go_json cannot encode is an error rather than text.
+_STRICT_JSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+                | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _strict_json(a: Any, b: Any) -> bytes | None:
+    """The JSON of values that are ==, when that makes them JSON-equal for sure: they serialize alike
+    (so no true is 1 and no 1 is 1.0) and hold no NaN (which equals itself when shared) or infinity
+    (null, as None is). None when unsure."""
+    try:
+        text = orjson.dumps(a, option=_STRICT_JSON)
+        if a is not b and orjson.dumps(b, option=_STRICT_JSON) != text:
+            return None
+    except TypeError:  # not JSON (orjson.JSONEncodeError is a TypeError)
+        return None
+    return text if b"null" not in text or not _non_finite(a) else None
+
+
+def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(same_value, a, b))
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same_value, a, b))
     if isinstance(a, (int, float)):
         return isinstance(b, (int, float)) and a == b
     return type(a) is type(b) and a == b
@@ -303,24 +330,49 @@ def field_set(value: Any, t: Type) -> set[Path]:
 
 
 def _collect(value: Any, t: Type, path: Path, out: set[Path]) -> None:
-    kind = t.kind(value)
-    if kind == "map" and not t.atomic_map:
-        for name, child in (value if isinstance(value, dict) else {}).items():
-            child_type, declared = t.child(name)
-            child_path = path + (field_token(name),)
-            _collect(child, child_type, child_path, out)
-            if child is None or child == {} or not declared:
-                out.add(child_path)
-    elif kind == "list" and t.list_keys is not None:
-        items = value if isinstance(value, list) else []
-        tokens = _item_tokens(t, items, path)
+    if isinstance(value, dict):
+        if t.atomic_map:
+            if path:
+                out.add(path)
+            return
+        child = t.child
+        for name, member in value.items():
+            member_type, declared = child(name)
+            member_path = path + ("f:" + name,)
+            if member is None or not declared or member == {}:
+                out.add(member_path)
+            if isinstance(member, (dict, list)):
+                if member:
+                    _collect(member, member_type, member_path, out)
+                elif isinstance(member, list) and member_type.list_keys is None:
+                    out.add(member_path)  # an empty atomic list
+            elif member is not None:
+                out.add(member_path)  # a scalar (null reads as nothing below it)
+        return
+    if isinstance(value, list):
+        if t.list_keys is None:
+            if path:
+                out.add(path)
+            return
+        tokens = _item_tokens(t, value, path)
+        item_type = t.item
+        if len(set(tokens)) == len(tokens):
+            for token, item in zip(tokens, value, strict=True):
+                item_path = path + (token,)
+                _collect(item, item_type, item_path, out)
+                out.add(item_path)
+            return
         duplicates = {tok for tok, n in Counter(tokens).items() if n > 1}
         out.update(path + (tok,) for tok in duplicates)  # a duplicated item is owned as a whole
-        for tok, item in zip(tokens, items, strict=True):
-            if tok not in duplicates:
-                _collect(item, t.item, path + (tok,), out)
-                out.add(path + (tok,))
-    elif path:
+        for token, item in zip(tokens, value, strict=True):
+            if token not in duplicates:
+                _collect(item, item_type, path + (token,), out)
+                out.add(path + (token,))
+        return
+    kind = t.kind(value)
+    if (kind == "map" and not t.atomic_map) or (kind == "list" and t.list_keys is not None):
+        return  # null as an empty map or list
+    if path:
         out.add(path)
 
 
@@ -371,11 +423,8 @@ def compare(lhs: Any, rhs: Any, t: Type) -> Comparison:
     return out
 
 
-# How _unchanged serializes: sorted keys, and what go_json cannot encode is an error rather than text.
-_STRICT_JSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
-                | orjson.OPT_PASSTHROUGH_DATACLASS)
-# Values (as that JSON, with their type) whose list items all have keys: an object updated again and
-# again keeps most of its parts.
+# Values, as their _strict_json with their type, whose list items all have keys (an object updated
+# again and again keeps most of its parts).
 _CHECKED: LruCache = LruCache(2048)
 
 
@@ -494,16 +543,9 @@ def _every(value: Any, t: Type, path: Path, out: set[Path]) -> None:
 
 def _unchanged(lhs: Any, rhs: Any, t: Type) -> bool:
     """Whether comparing equal (==) `lhs` and `rhs` would find no change and raise no error, so that it
-    may be skipped. == is not JSON equality (True == 1, a shared NaN equals itself), so the two must
-    also serialize alike (which NaN and infinities do as null, so they must hold none); and keyed
-    lists below must have their keys."""
-    try:
-        text = orjson.dumps(lhs, option=_STRICT_JSON)
-        if lhs is not rhs and orjson.dumps(rhs, option=_STRICT_JSON) != text:
-            return False
-    except TypeError:  # not JSON (orjson.JSONEncodeError is a TypeError)
-        return False
-    if b"null" in text and _non_finite(lhs):
+    may be skipped: when they are JSON-equal for sure and keyed lists below have their keys."""
+    text = _strict_json(lhs, rhs)
+    if text is None:
         return False
     if t.holds_items and _CHECKED.lookup((t, text)) is None:
         try:
@@ -704,15 +746,27 @@ def _remove(value: Any, tree: PathTree, t: Type) -> Any:
 def with_field_parents(paths: set[Path], t: Type) -> set[Path]:
     """`paths` plus each declared field above one of them (upstream EnsureNamedFieldsAreMembers)."""
     out = set(paths)
+    tree: dict = {}  # the paths above members: a tree of tokens
     for path in paths:
-        current = t
-        for i, token in enumerate(path[:-1]):
-            if token.startswith("f:"):
-                current, declared = current.child(token[2:])
-                if declared:
-                    out.add(path[: i + 1])
-            elif token.startswith("k:"):
-                current = current.item
-            else:
-                break
+        if len(path) > 1:
+            node = tree
+            for token in path[:-1]:
+                below = node.get(token)
+                if below is None:
+                    below = node[token] = {}
+                node = below
+    _field_parents(tree, t, (), out)
     return out
+
+
+def _field_parents(tree: dict, t: Type, prefix: Path, out: set[Path]) -> None:
+    for token, below in tree.items():
+        if token.startswith("f:"):
+            member_type, declared = t.child(token[2:])
+            path = prefix + (token,)
+            if declared:
+                out.add(path)
+            if below:
+                _field_parents(below, member_type, path, out)
+        elif token.startswith("k:") and below:
+            _field_parents(below, t.item, prefix + (token,), out)

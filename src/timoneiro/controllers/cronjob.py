@@ -11,19 +11,18 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from timoneiro.api.printers.age import parse_time
-from timoneiro.client import ApiError, Resource
+from timoneiro.client import ApiError
+from timoneiro.client.resources import CRONJOBS, JOBS
 from timoneiro.client.store import object_key
 from timoneiro.controllers import cron_schedule
 from timoneiro.controllers.clock import Clocked, rfc3339
 from timoneiro.controllers.controller_ref import controller_of, controller_ref, object_reference, resolve
 from timoneiro.controllers.cron_schedule import Schedule, ScheduleError
 from timoneiro.controllers.events import EventRecorder
-from timoneiro.controllers.job import JOBS
 from timoneiro.controllers.job_status import finished_type
 
 log = logging.getLogger("timoneiro.controllers.cronjob")
 
-CRONJOBS = Resource("batch", "v1", "cronjobs")
 API_VERSION, KIND = "batch/v1", "CronJob"
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 NEXT_SCHEDULE_DELTA = 0.1  # seconds added to a requeue, in case the clocks disagree a little

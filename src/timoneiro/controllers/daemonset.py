@@ -14,8 +14,8 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from timoneiro.client import ApiError, Resource
-from timoneiro.client.resources import NODES, PODS
+from timoneiro.client import ApiError
+from timoneiro.client.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from timoneiro.client.store import object_key
 from timoneiro.controllers import daemon_pods as dp
 from timoneiro.controllers import history as hist
@@ -31,7 +31,7 @@ from timoneiro.controllers.controller_ref import (
 from timoneiro.controllers.deployment_util import scaled_value
 from timoneiro.controllers.events import EventRecorder
 from timoneiro.controllers.expectations import Expectations
-from timoneiro.controllers.history import CONTROLLERREVISIONS, HASH_LABEL, History
+from timoneiro.controllers.history import HASH_LABEL, History
 from timoneiro.controllers.pod_control import PodControl
 from timoneiro.controllers.pods import from_template, is_available, is_deleted, is_ready, is_terminal, phase
 from timoneiro.controllers.replicaset import slow_start
@@ -39,7 +39,6 @@ from timoneiro.controllers.template_hash import compute_hash
 
 log = logging.getLogger("timoneiro.controllers.daemonset")
 
-DAEMONSETS = Resource("apps", "v1", "daemonsets")
 API_VERSION, KIND = "apps/v1", "DaemonSet"
 BURST_REPLICAS = 250  # creates or deletes per sync
 FAILED_POD_BACKOFF = (1.0, 900.0)  # seconds: before deleting a node's failed pod again, doubling to the cap

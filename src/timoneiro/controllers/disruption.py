@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from timoneiro.api import selectors
 from timoneiro.api.printers.age import parse_time
-from timoneiro.client import ApiError, Resource
-from timoneiro.client.resources import PODS
+from timoneiro.client import ApiError
+from timoneiro.client.resources import PDBS, PODS
 from timoneiro.controllers.base import Controller
 from timoneiro.controllers.clock import rfc3339
 from timoneiro.controllers.controller_ref import controller_of
@@ -24,7 +24,6 @@ from timoneiro.controllers.events import EventRecorder
 from timoneiro.controllers.pods import is_ready
 
 log = logging.getLogger("timoneiro.controllers.disruption")
-PDBS = Resource("policy", "v1", "poddisruptionbudgets")
 ALLOWED = "DisruptionAllowed"
 DELETION_TIMEOUT = timedelta(minutes=2)  # an evicted pod not deleted by then counts again
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from timoneiro.client import ApiError, Resource
-from timoneiro.client.resources import ENDPOINTS, NODES
+from timoneiro.client import ApiError
+from timoneiro.client.resources import ENDPOINTS, ENDPOINTSLICES, NODES
 from timoneiro.client.store import object_key, split_key
 from timoneiro.controllers.base import Controller
 from timoneiro.controllers.controller_ref import controller_ref
@@ -32,7 +32,6 @@ from timoneiro.controllers.pods import is_ready
 from timoneiro.controllers.write_tracker import STALE_RETRY
 
 log = logging.getLogger("timoneiro.controllers.endpointslice")
-ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices")
 SERVICE_NAME = "kubernetes.io/service-name"
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"

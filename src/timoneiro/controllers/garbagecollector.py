@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from timoneiro.client import ApiError, Resource
 from timoneiro.client.informer import Informer
+from timoneiro.client.resources import CUSTOM_RESOURCE_DEFINITIONS
 from timoneiro.client.workqueue import ItemExponentialBackoff, WorkQueue, default_rate_limiter, run_worker
 from timoneiro.controllers.base import Controller
 from timoneiro.controllers.gc_graph import FOREGROUND, ORPHAN, Graph, Identity, Node, owner_identity
@@ -25,7 +26,6 @@ from timoneiro.controllers.served_resources import served_resources
 log = logging.getLogger("timoneiro.controllers.garbagecollector")
 IGNORED = {("", "events"), ("events.k8s.io", "events")}  # upstream's default: events have no dependents
 NEEDED_VERBS = {"list", "watch", "delete"}
-CUSTOM_RESOURCE_DEFINITIONS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 
 
 class ClusterScopedWithNamespacedOwner(Exception):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 
-from timoneiro.client import ApiError, Client, Resource
+from timoneiro.client import ApiError, Client
+from timoneiro.client.resources import CONTROLLERREVISIONS
 from timoneiro.controllers.controller_ref import controller_ref
 from timoneiro.controllers.template_hash import safe_encode
 
-CONTROLLERREVISIONS = Resource("apps", "v1", "controllerrevisions")
 HASH_LABEL = "controller-revision-hash"
 MAX_NAME_PREFIX = 223  # 253 less room for "-" and a hash
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}

@@ -17,8 +17,8 @@ from datetime import datetime
 
 from timoneiro.api import selectors
 from timoneiro.api.printers.age import parse_time
-from timoneiro.client import ApiError, Resource
-from timoneiro.client.resources import PODS
+from timoneiro.client import ApiError
+from timoneiro.client.resources import JOBS, PODS
 from timoneiro.client.store import object_key
 from timoneiro.client.workqueue import WorkQueue, default_rate_limiter, run_worker
 from timoneiro.controllers import job_indexes as ix
@@ -67,7 +67,6 @@ from timoneiro.controllers.replicaset import slow_start
 
 log = logging.getLogger("timoneiro.controllers.job")
 
-JOBS = Resource("batch", "v1", "jobs")
 API_VERSION, KIND = "batch/v1", "Job"
 MANAGED_BY = "kubernetes.io/job-controller"
 MAX_UNCOUNTED_PODS = 500  # per status write, to keep the Job small

@@ -30,6 +30,7 @@ from timoneiro.controllers.controller_ref import (
 )
 from timoneiro.controllers.events import EventRecorder
 from timoneiro.controllers.expectations import Expectations, UIDExpectations
+from timoneiro.controllers.pod_control import PodControl, namespace_terminating
 from timoneiro.controllers.pod_deletion import pods_to_delete
 from timoneiro.controllers.pods import from_template, is_active, is_available, is_deleted, is_ready
 
@@ -72,6 +73,7 @@ class ReplicaSetController(Controller):
         self.expectations = Expectations()
         self.deleting = UIDExpectations()  # per set, the keys of pods it deleted that are still in the cache
         self.events = EventRecorder(client, self.kind.component)
+        self.pod_control = PodControl(client, self.events)
 
     # which set a pod change concerns
 
@@ -193,10 +195,10 @@ class ReplicaSetController(Controller):
             results = await asyncio.gather(*(self._delete_pod(rs, p) for p in doomed), return_exceptions=True)
             errors = []
             for pod, result in zip(doomed, results, strict=True):
-                if isinstance(result, Exception):
+                if result is False or isinstance(result, Exception):  # already gone, or failed
                     self.deleting.observed(key, object_key(pod))
                     self.expectations.deletion_observed(key)
-                    if not (isinstance(result, ApiError) and result.code == 404):
+                    if isinstance(result, Exception):
                         errors.append(result)
             if errors:
                 raise errors[0]
@@ -219,23 +221,15 @@ class ReplicaSetController(Controller):
         pod = from_template(template, rs["metadata"]["name"],
                             controller_ref(rs, self.kind.api_version, self.kind.kind))
         try:
-            created = await self.client.create(PODS, pod, rs["metadata"]["namespace"])
+            await self.pod_control.create(self._reference(rs), pod, rs["metadata"]["namespace"])
         except ApiError as e:
-            if e.has_cause("NamespaceTerminating"):
+            if namespace_terminating(e):
                 return  # every create will fail from now on; nothing to report
-            self.events.warning(self._reference(rs), "FailedCreate", f"Error creating: {e.message}")
             raise
-        self.events.normal(self._reference(rs), "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
-    async def _delete_pod(self, rs: dict, pod: dict) -> None:
-        name = pod["metadata"]["name"]
-        try:
-            await self.client.delete(PODS, name, rs["metadata"]["namespace"])
-        except ApiError as e:
-            if e.code != 404:
-                self.events.warning(self._reference(rs), "FailedDelete", f"Error deleting: {e.message}")
-            raise
-        self.events.normal(self._reference(rs), "SuccessfulDelete", f"Deleted pod: {name}")
+    async def _delete_pod(self, rs: dict, pod: dict) -> bool:
+        """False if the pod was already gone."""
+        return await self.pod_control.delete(self._reference(rs), rs["metadata"]["namespace"], pod["metadata"]["name"])
 
     async def _write_status(self, rs: dict, status: dict) -> dict:
         """Write status unless it says what is there; on a conflict, once more onto a fresh read."""

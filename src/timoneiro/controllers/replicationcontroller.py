@@ -4,10 +4,8 @@ plain label map (upstream runs the same code through a conversion; here the diff
 from __future__ import annotations
 
 from timoneiro.api import selectors
-from timoneiro.client import Resource
+from timoneiro.client.resources import REPLICATIONCONTROLLERS
 from timoneiro.controllers.replicaset import ReplicaKind, ReplicaSetController
-
-REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers")
 
 REPLICATION_CONTROLLER = ReplicaKind(
     REPLICATIONCONTROLLERS, "v1", "ReplicationController", "replication-controller",

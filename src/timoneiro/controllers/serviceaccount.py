@@ -4,10 +4,9 @@ it is deleted (pods that name no service account run as it)."""
 from __future__ import annotations
 
 from timoneiro.client import ApiError, Resource
-from timoneiro.client.resources import NAMESPACES
+from timoneiro.client.resources import NAMESPACES, SERVICE_ACCOUNTS
 from timoneiro.controllers.base import Controller
 
-SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
 DEFAULT = "default"
 
 

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from timoneiro.client import ApiError, Resource
-from timoneiro.client.resources import PODS
+from timoneiro.client import ApiError
+from timoneiro.client.resources import CONTROLLERREVISIONS, PODS, PVCS, STATEFULSETS
 from timoneiro.controllers import history as hist
 from timoneiro.controllers import stateful_pods as sp
 from timoneiro.controllers.base import Controller
@@ -29,14 +29,12 @@ from timoneiro.controllers.controller_ref import (
     selector_match,
 )
 from timoneiro.controllers.events import EventRecorder
-from timoneiro.controllers.history import CONTROLLERREVISIONS, History
+from timoneiro.controllers.history import History
 from timoneiro.controllers.pods import is_deleted, phase
 from timoneiro.controllers.replicaset import slow_start
 
 log = logging.getLogger("timoneiro.controllers.statefulset")
 
-STATEFULSETS = Resource("apps", "v1", "statefulsets")
-PVCS = Resource("", "v1", "persistentvolumeclaims")
 API_VERSION, KIND = "apps/v1", "StatefulSet"
 
 

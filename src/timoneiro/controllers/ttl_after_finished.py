@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from timoneiro.api.printers.age import parse_time
 from timoneiro.client import ApiError
+from timoneiro.client.resources import JOBS
 from timoneiro.controllers.clock import Clocked
-from timoneiro.controllers.job import JOBS
 from timoneiro.controllers.job_status import finished_type
 
 log = logging.getLogger("timoneiro.controllers.ttl_after_finished")

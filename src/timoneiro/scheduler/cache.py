@@ -39,6 +39,7 @@ class Cache:
     # nodes
 
     def add_node(self, node: dict) -> None:
+        """A node was added, or changed."""
         name = node["metadata"]["name"]
         info = self.nodes.get(name)
         if info is None:
@@ -46,9 +47,6 @@ class Cache:
         self._place(name, zone_key(node))
         info.set_node(node)
         self._dirty.add(name)
-
-    def update_node(self, node: dict) -> None:
-        self.add_node(node)
 
     def remove_node(self, name: str) -> None:
         info = self.nodes.get(name)
@@ -110,15 +108,13 @@ class Cache:
         del self._pods[pod.uid]
 
     def add_pod(self, pod: PodInfo) -> None:
-        """The informer saw a pod bound to a node: confirm it if assumed (wherever it went), else count it."""
+        """The informer saw a pod bound to a node (or a change to one): confirm it if assumed (wherever it
+        went), else count it, in place of any earlier version."""
         state = self._pods.get(pod.uid)
         if state is not None:
             self._remove_from_node(state.info)
         self._add_to_node(pod)
         self._pods[pod.uid] = _PodState(pod, assumed=False)
-
-    def update_pod(self, pod: PodInfo) -> None:
-        self.add_pod(pod)
 
     def remove_pod(self, uid: str) -> None:
         state = self._pods.pop(uid, None)

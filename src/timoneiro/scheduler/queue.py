@@ -63,9 +63,6 @@ class Nominator:
     def pods_for(self, node: str) -> list[PodInfo]:
         return self._by_node.get(node) or []
 
-    def node_of(self, uid: str) -> str | None:
-        return self._node_of.get(uid)
-
     def add(self, pod: PodInfo, node: str | None = None) -> None:
         """Nominate pod to node (None: the node its status names; "": no node)."""
         node = pod.nominated_node_name if node is None else node

@@ -56,17 +56,6 @@ class Resource:
                 continue
         return cls.of(amounts)
 
-    def get(self, name: str) -> int:
-        if name == CPU:
-            return self.milli_cpu
-        if name == MEMORY:
-            return self.memory
-        if name == EPHEMERAL_STORAGE:
-            return self.ephemeral_storage
-        if name == PODS:
-            return self.allowed_pods
-        return self.scalar.get(name, 0)
-
     def add(self, other: Resource, sign: int = 1) -> None:
         self.milli_cpu += sign * other.milli_cpu
         self.memory += sign * other.memory
@@ -76,14 +65,6 @@ class Resource:
 
     def clone(self) -> Resource:
         return Resource(self.milli_cpu, self.memory, self.ephemeral_storage, self.allowed_pods, dict(self.scalar))
-
-    def is_zero(self) -> bool:
-        return not (self.milli_cpu or self.memory or self.ephemeral_storage or any(self.scalar.values()))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Resource) and (
-            (self.milli_cpu, self.memory, self.ephemeral_storage, self.allowed_pods, self.scalar)
-            == (other.milli_cpu, other.memory, other.ephemeral_storage, other.allowed_pods, other.scalar))
 
     def __repr__(self) -> str:
         return (f"Resource(cpu={self.milli_cpu}m, memory={self.memory}, ephemeral={self.ephemeral_storage}, "

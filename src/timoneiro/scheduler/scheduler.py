@@ -167,7 +167,7 @@ class Scheduler:
         if (new.get("spec") or {}).get("nodeName"):
             info = self.pod_info(new)
             before = self.cache.get_pod(info.uid)
-            self.cache.update_pod(info)
+            self.cache.add_pod(info)
             if (old.get("spec") or {}).get("nodeName"):
                 if before is not None:
                     self.queue.move_all(ClusterEvent(ASSIGNED_POD, pod_changes(before, info)), before, info)
@@ -193,7 +193,7 @@ class Scheduler:
         self.queue.move_all(NODE_ADD, None, node)
 
     def _node_updated(self, old: dict, new: dict) -> None:
-        self.cache.update_node(new)
+        self.cache.add_node(new)
         action = node_changes(old, new)
         if action:
             self.queue.move_all(ClusterEvent(NODE, action), old, new)

@@ -10,7 +10,7 @@ from timoneiro.scheduler.framework import CycleState, memo_key
 from timoneiro.scheduler.nodeinfo import NodeInfo
 from timoneiro.scheduler.plugins.helpers import default_normalize_score
 from timoneiro.scheduler.podinfo import PodInfo
-from timoneiro.scheduler.status import Code, Status
+from timoneiro.scheduler.status import SKIP, Code, Status
 from timoneiro.scheduler.taints import (
     NO_EXECUTE,
     NO_SCHEDULE,
@@ -51,6 +51,8 @@ class TaintToleration:
         return status
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
+        if not any(n.prefer_taints for n in nodes):
+            return SKIP  # every node would score the same: adding the same to all changes no choice
         state.write(PRE_SCORE_KEY, [t for t in pod.tolerations if t.get("effect") in (None, "", PREFER_NO_SCHEDULE)])
         return None
 
