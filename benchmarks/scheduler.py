@@ -28,6 +28,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 from timoneiro.apiserver.server import free_port  # noqa: E402
 from timoneiro.client import ApiError, Client  # noqa: E402
+from timoneiro.client.informer import Informer  # noqa: E402
 from timoneiro.client.resources import LEASES, NAMESPACES, NODES, PODS  # noqa: E402
 from timoneiro.scheduler import Scheduler  # noqa: E402
 from timoneiro.scheduler.framework import CycleState  # noqa: E402
@@ -112,31 +113,27 @@ def kubelets(base: str, n: int, concurrency: int) -> None:
 
 
 class BoundWatch:
-    """When each pod was first seen bound, from a watch of pods with a node."""
+    """When each pod was first seen bound, from an informer on pods with a node (it watches again after the
+    server drops a watch that fell behind)."""
 
     def __init__(self, client: Client) -> None:
-        self.client = client
         self.bound: dict[str, float] = {}
         self._waiting: set[str] = set()
         self._all_bound = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self.informer = Informer(client, PODS, NAMESPACE, field_selector="spec.nodeName!=")
+        self.informer.add_handler(on_add=self._seen, on_update=lambda _old, new: self._seen(new))
+
+    def _seen(self, pod: dict) -> None:
+        name = pod["metadata"]["name"]
+        if name not in self.bound:
+            self.bound[name] = time.perf_counter()
+            self._waiting.discard(name)
+            if not self._waiting:
+                self._all_bound.set()
 
     async def start(self) -> None:
-        listing = await self.client.list(PODS, NAMESPACE, field_selector="spec.nodeName!=")
-        for item in listing["items"]:
-            self.bound.setdefault(item["metadata"]["name"], time.perf_counter())
-        self._task = asyncio.create_task(self._follow(listing["metadata"]["resourceVersion"]))
-
-    async def _follow(self, rv: str) -> None:
-        async with self.client.watch(PODS, NAMESPACE, resource_version=rv, field_selector="spec.nodeName!=",
-                                     timeout_seconds=3600) as events:
-            async for event in events:
-                name = event.object["metadata"]["name"]
-                if event.type in ("ADDED", "MODIFIED") and name not in self.bound:
-                    self.bound[name] = time.perf_counter()
-                    self._waiting.discard(name)
-                    if not self._waiting:
-                        self._all_bound.set()
+        self.informer.start()
+        await self.informer.wait_for_sync()
 
     async def wait_for(self, names: list[str], timeout: float) -> None:
         self._waiting = {n for n in names if n not in self.bound}
@@ -149,8 +146,7 @@ class BoundWatch:
             raise TimeoutError(f"{len(self._waiting)} of {len(names)} pods not bound after {timeout}s") from None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        await self.informer.stop()
 
 
 def cycles_alone(nodes: int, pods: int) -> None:

@@ -10,23 +10,17 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from test_scheduler_support import CONTROL_PLANE_TAINT, node, offline_scheduler, pod
-from timoneiro.client import Client, Resource
+from timoneiro.client import Client
 from timoneiro.client.resources import EVENTS, NODES, PODS
 from timoneiro.scheduler import Scheduler
+from timoneiro.scheduler.scheduler import PRIORITY_CLASSES
 from timoneiro.scheduler.status import Code, Status
 
-PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", namespaced=False)
 ZONE = "topology.kubernetes.io/zone"
 BRIEF_MESSAGE = (
     "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
     "2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, "
     "2 No preemption victims found for incoming pod.")
-
-
-@pytest.fixture
-async def client(server):
-    async with Client(server.url) as c:
-        yield c
 
 
 @pytest.fixture

@@ -177,6 +177,8 @@ def _prune(merged: dict, managed: Managed, last: Owned | None, t: Type) -> dict:
     owned = set().union(*(o.fields for o in managed.owners.values()))
     merged_fields = with_field_parents(field_set(merged, t), t)
     kept = with_field_parents(field_set(pruned, t), t) | with_field_parents(owned, t)
+    if not merged_fields - kept:  # nothing to prune, so nothing dangles either
+        return remove_items(merged, set(), t)
     pruned = remove_items(merged, merged_fields - kept, t)
     dangling = (merged_fields - with_field_parents(field_set(pruned, t), t)) & last_fields
     return remove_items(merged, dangling, t)
@@ -222,8 +224,8 @@ def _without_new_nulls(value: Any, live: Any) -> Any:
     objects a field applied as null, or left empty by pruning, is simply unset."""
     if isinstance(value, dict):
         before = live if isinstance(live, dict) else {}
-        return {k: _without_new_nulls(v, before.get(k)) for k, v in value.items()
-                if v is not None or (k in before and before[k] is None)}
+        return {k: _without_new_nulls(v, before.get(k)) if isinstance(v, (dict, list)) else v
+                for k, v in value.items() if v is not None or (k in before and before[k] is None)}
     if isinstance(value, list):
-        return [_without_new_nulls(v, None) for v in value]
+        return [_without_new_nulls(v, None) if isinstance(v, (dict, list)) else v for v in value]
     return value

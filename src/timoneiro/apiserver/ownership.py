@@ -210,7 +210,15 @@ def record_update(managed: Managed, live: Any, new: Any, t: Type, writer: Manage
     if not fields:
         return
     previous = managed.owners.get(writer)
-    managed.owners[writer] = Owned(fields | previous.fields if previous else fields, api_version, False)
+    if previous is None:
+        managed.owners[writer] = Owned(fields, api_version, False)
+    else:
+        fields |= previous.fields
+        before = previous.encoded_fields
+        if before is not None and fields == before:  # what it owned already (a controller writing status)
+            managed.owners[writer] = Owned(before, api_version, False, previous.encoded, before)
+        else:
+            managed.owners[writer] = Owned(fields, api_version, False)
     managed.times[writer] = now
 
 

@@ -379,34 +379,54 @@ def _collect(value: Any, t: Type, path: Path, out: set[Path]) -> None:
 def validate(value: Any, t: Type) -> list[str]:
     """Why `value` cannot be applied: undeclared fields, keyless or duplicate list items."""
     errors: list[str] = []
-    _validate(value, t, "", errors)
+    _validate(value, t, None, errors)
     return errors
 
 
-def _validate(value: Any, t: Type, where: str, errors: list[str]) -> None:
-    kind = t.kind(value)
-    if kind == "map" and isinstance(value, dict):
+# Where _validate is: None at the top, else (where above, ".field", a list index or an item's token).
+_Where = tuple | None
+
+
+def _where(where: _Where) -> str:
+    parts = []
+    while where is not None:
+        where, part = where
+        if part.__class__ is int:
+            parts.append(f"[{part}]")
+        elif part[:1] == ".":
+            parts.append(part)
+        else:
+            parts.append(render_path((part,)))
+    return "".join(reversed(parts))
+
+
+def _validate(value: Any, t: Type, where: _Where, errors: list[str]) -> None:
+    if isinstance(value, dict):
         for name, child in value.items():
             if not t.allows(name):
-                errors.append(f"{where}.{name}: field not declared in schema")
+                errors.append(f"{_where(where)}.{name}: field not declared in schema")
                 break
-            _validate(child, t.child(name)[0], f"{where}.{name}", errors)
-    elif kind == "list" and isinstance(value, list):
+            if isinstance(child, (dict, list)):  # nothing else holds fields
+                _validate(child, t.child(name)[0], (where, "." + name), errors)
+    elif isinstance(value, list):
+        keys = t.list_keys
+        item_type = t.item
         seen: set[str] = set()
         for i, item in enumerate(value):
-            if t.list_keys is None:
-                label = f"[{i}]"
+            if keys is None:
+                label: int | str = i
             else:
                 try:
-                    token = t.item_token(item)
+                    label = t.item_token(item)
                 except StructureError as err:
-                    errors.append(f"{where}: element {i}: {err}" if where else f"element {i}: {err}")
+                    at = _where(where)
+                    errors.append(f"{at}: element {i}: {err}" if at else f"element {i}: {err}")
                     return
-                label = render_path((token,))
-                if token in seen:
-                    errors.append(f"{where}: duplicate entries for key {label}")
-                seen.add(token)
-            _validate(item, t.item, where + label, errors)
+                if label in seen:
+                    errors.append(f"{_where(where)}: duplicate entries for key {render_path((label,))}")
+                seen.add(label)
+            if isinstance(item, (dict, list)):
+                _validate(item, item_type, (where, label), errors)
 
 
 @dataclass

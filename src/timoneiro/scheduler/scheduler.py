@@ -15,7 +15,16 @@ import random
 
 from timoneiro.client import Client, ClientConfig, Resource
 from timoneiro.client.informer import InformerFactory
-from timoneiro.client.resources import NAMESPACES, NODES, PODS, REPLICASETS, SERVICES
+from timoneiro.client.resources import (
+    NAMESPACES,
+    NODES,
+    PDBS,
+    PODS,
+    REPLICASETS,
+    REPLICATIONCONTROLLERS,
+    SERVICES,
+    STATEFULSETS,
+)
 from timoneiro.scheduler.cache import Cache
 from timoneiro.scheduler.events import (
     ASSIGNED_POD,
@@ -51,9 +60,6 @@ from timoneiro.scheduler.status import Code, Status
 log = logging.getLogger("timoneiro.scheduler")
 
 PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", namespaced=False)
-PDBS = Resource("policy", "v1", "poddisruptionbudgets")
-STATEFULSETS = Resource("apps", "v1", "statefulsets")
-REPLICATION_CONTROLLERS = Resource("", "v1", "replicationcontrollers")
 NOT_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
 NO_NODES = "no nodes available to schedule pods"
 NOTE_LENGTH_LIMIT = 1024  # an event's message is cut to this, as the API's validation wants
@@ -83,7 +89,7 @@ class Scheduler:
             services=self.informers.informer(SERVICES).store,
             replicasets=self.informers.informer(REPLICASETS).store,
             statefulsets=self.informers.informer(STATEFULSETS).store,
-            replicationcontrollers=self.informers.informer(REPLICATION_CONTROLLERS).store,
+            replicationcontrollers=self.informers.informer(REPLICATIONCONTROLLERS).store,
             pdbs=self.informers.informer(PDBS).store,
         )
         self.cache = Cache()
