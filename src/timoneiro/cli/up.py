@@ -14,7 +14,7 @@ from timoneiro.cli.options import DEFAULT_NAME, add_cluster_options, add_topolog
 if TYPE_CHECKING:
     from rich.console import Console
 
-START_TIMEOUT = 60.0
+START_TIMEOUT = 300.0  # generous: on a loaded 2-core machine (a CI run) start-up can take a minute
 
 
 class StartFailed(Exception):

@@ -15,7 +15,7 @@ from timoneiro.controllers.manager import ControllerManager
 from timoneiro.kubelet import Kubelet
 from timoneiro.scheduler import Scheduler
 
-SERVER_WAIT = 60.0
+SERVER_WAIT = 300.0  # as long as `up` waits
 
 
 class Components:
