@@ -16,7 +16,7 @@ def _server(args: argparse.Namespace) -> None:
     from timoneiro.apiserver.server import serve
 
     host, _, port = args.address.rpartition(":")
-    uvloop.run(serve(os.path.abspath(args.data_dir), host or "127.0.0.1", int(port)))
+    uvloop.run(serve(os.path.abspath(args.data_dir), host or "127.0.0.1", int(port), controllers=args.controllers))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     server = sub.add_parser("server", help="run the API server")
     server.add_argument("--data-dir", default=os.path.expanduser("~/.timoneiro/server"))
     server.add_argument("--address", default="127.0.0.1:6443", help="HOST:PORT to listen on")
+    server.add_argument("--no-controllers", dest="controllers", action="store_false",
+                        help="run the API server alone, as kube-apiserver (no controller manager beside it)")
     server.set_defaults(func=_server)
     for command in (up, down, status, cluster):
         command.register(sub)
