@@ -540,6 +540,22 @@ def plain_field_set(value, t) -> set:
     return out
 
 
+def plain_with_field_parents(paths, t) -> set:
+    out = set(paths)
+    for path in paths:
+        current = t
+        for i, token in enumerate(path[:-1]):
+            if token.startswith("f:"):
+                current, declared = current.child(token[2:])
+                if declared:
+                    out.add(path[: i + 1])
+            elif token.startswith("k:"):
+                current = current.item
+            else:
+                break
+    return out
+
+
 def outcome(f, *args):
     try:
         return f(*args)
@@ -637,9 +653,36 @@ def test_compare_agrees_with_the_plain_comparison() -> None:
         assert outcome(fast_compare, old, new, t) == outcome(plain_compare, old, new, t), (old, new)
 
 
+def plain_merge(lhs, rhs, t, path=()):
+    from timoneiro.apiserver.structuredmerge import _merge_items
+    if rhs is _GONE:
+        return lhs
+    if lhs is _GONE or t.kind(lhs) != t.kind(rhs):
+        return rhs
+    if t.kind(rhs) == "map":
+        left, right = (v if isinstance(v, dict) else {} for v in (lhs, rhs))
+        if t.atomic_map or not (left or right):
+            return rhs
+        return {name: plain_merge(left.get(name, _GONE), right.get(name, _GONE), t.child(name)[0],
+                                  path + ("f:" + name,)) for name in {**left, **right}}
+    if t.kind(rhs) == "list":
+        left, right = (v if isinstance(v, list) else [] for v in (lhs, rhs))
+        return rhs if t.list_keys is None or not (left or right) else _merge_items(left, right, t, path)
+    return rhs
+
+
+def test_merge_agrees_with_the_plain_merge() -> None:
+    for old, new, t in _pairs():
+        assert repr(outcome(merge, old, new, t)) == repr(outcome(plain_merge, old, new, t)), (old, new)
+
+
 def test_field_set_agrees_with_the_plain_walk() -> None:
+    from timoneiro.apiserver.structuredmerge import field_set_with_parents
     for _old, new, t in _pairs():
-        assert outcome(field_set, new, t) == outcome(plain_field_set, new, t), new
+        fields = outcome(plain_field_set, new, t)
+        assert outcome(field_set, new, t) == fields, new
+        expected = plain_with_field_parents(fields, t) if isinstance(fields, set) else fields
+        assert outcome(field_set_with_parents, new, t) == expected, new
 
 
 def test_unchanged_but_not_json_equal_parts_still_count() -> None:
@@ -783,19 +826,7 @@ def test_set_helpers_agree_with_their_definitions() -> None:
                     {("f:spec", "f:replicas"), ("f:kind",), ()}]:
         assert recursive_difference(paths, exclude) == {
             p for p in paths if not any(p[:i] in exclude for i in range(1, len(p) + 1))}
-    expected = set(paths)
-    for path in paths:
-        current = t
-        for i, token in enumerate(path[:-1]):
-            if token.startswith("f:"):
-                current, declared = current.child(token[2:])
-                if declared:
-                    expected.add(path[: i + 1])
-            elif token.startswith("k:"):
-                current = current.item
-            else:
-                break
-    assert with_field_parents(paths, t) == expected
+    assert with_field_parents(paths, t) == plain_with_field_parents(paths, t)
 
 
 def test_schema_types_are_shared_and_bounded() -> None:
@@ -804,3 +835,16 @@ def test_schema_types_are_shared_and_bounded() -> None:
     labels = t.child("metadata")[0].child("labels")[0]
     assert labels.child("a") is labels.child("b")  # map entries share one type: no cache per key
     assert labels.child("a") == (labels.child("a")[0], False)
+
+
+def test_caches_forget_beyond_their_weight() -> None:
+    from timoneiro.apiserver.fieldpath import LruCache
+    cache = LruCache(160)
+    for i in range(10):
+        cache.keep(i, str(i), 10)
+    cache.lookup(0)  # now the most recently used
+    for i in range(10, 18):  # 180 in all: the two least recently used go
+        cache.keep(i, str(i), 10)
+    assert [cache.lookup(i) for i in (0, 1, 2, 3, 17)] == ["0", None, None, "3", "17"]
+    cache.keep("big", "x", 11)  # more than a sixteenth of the room: not kept
+    assert cache.lookup("big") is None

@@ -30,6 +30,7 @@ from timoneiro.apiserver.structuredmerge import (
     Type,
     compare,
     field_set,
+    field_set_with_parents,
     merge,
     remove_items,
     root_type,
@@ -175,12 +176,12 @@ def _prune(merged: dict, managed: Managed, last: Owned | None, t: Type) -> dict:
     last_fields = with_field_parents(last.fields, t)
     pruned = remove_items(merged, last_fields, t)
     owned = set().union(*(o.fields for o in managed.owners.values()))
-    merged_fields = with_field_parents(field_set(merged, t), t)
-    kept = with_field_parents(field_set(pruned, t), t) | with_field_parents(owned, t)
+    merged_fields = field_set_with_parents(merged, t)
+    kept = field_set_with_parents(pruned, t) | with_field_parents(owned, t)
     if not merged_fields - kept:  # nothing to prune, so nothing dangles either
         return remove_items(merged, set(), t)
     pruned = remove_items(merged, merged_fields - kept, t)
-    dangling = (merged_fields - with_field_parents(field_set(pruned, t), t)) & last_fields
+    dangling = (merged_fields - field_set_with_parents(pruned, t)) & last_fields
     return remove_items(merged, dangling, t)
 
 

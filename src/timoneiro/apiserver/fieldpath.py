@@ -31,7 +31,7 @@ _QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r
 def go_json(value: Any) -> str:
     """Compact JSON as Go's encoding/json writes it: sorted keys, HTML-safe strings, Go's floats."""
     if isinstance(value, str):
-        return _go_string(value)
+        return go_string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -43,11 +43,12 @@ def go_json(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(go_json(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_go_string(k)}:{go_json(v)}" for k, v in sorted(value.items())) + "}"
+        return "{" + ",".join(f"{go_string(k)}:{go_json(v)}" for k, v in sorted(value.items())) + "}"
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-def _go_string(text: str) -> str:
+def go_string(text: str) -> str:
+    """A string as go_json writes it."""
     if _PLAIN.fullmatch(text):
         return f'"{text}"'
     out = json.dumps(text, ensure_ascii=False)
@@ -220,33 +221,41 @@ def path_tree(paths: Iterable[Path]) -> PathTree:
     return tree
 
 
-class LruCache(dict):
-    """A dict that forgets its least recently used entries beyond `size`."""
+class LruCache:
+    """A cache that forgets its least recently used entries beyond a total weight (their size, say)."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[Any, tuple[Any, int]] = {}
+        self._weight = 0
 
     def lookup(self, key: Any) -> Any:
-        value = self.pop(key, None)
-        if value is not None:
-            self[key] = value
-        return value
+        """The value kept for `key`, None if none."""
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return None
+        self._entries[key] = entry
+        return entry[0]
 
-    def keep(self, key: Any, value: Any) -> None:
-        self[key] = value
-        while len(self) > self.size:
+    def keep(self, key: Any, value: Any, weight: int) -> None:
+        if weight > self.limit // 16:  # too big to be worth the room
+            return
+        old = self._entries.pop(key, None)
+        self._entries[key] = (value, weight)
+        self._weight += weight - (old[1] if old else 0)
+        while self._weight > self.limit and self._entries:
             try:
-                del self[next(iter(self))]
-            except (KeyError, RuntimeError, StopIteration):  # changed meanwhile
+                self._weight -= self._entries.pop(next(iter(self._entries)))[1]
+            except (KeyError, RuntimeError):  # changed meanwhile
                 break
 
 
 # Field sets of FieldsV1 objects, by their JSON (subclasses of dict or str are not JSON here, so that
-# the JSON tells everything decode_canonical reads), and the JSON of encoded field sets. Objects of
-# one kind made alike (a Deployment's pods, say) share their field sets.
-_DECODED: LruCache = LruCache(512)
-_ENCODED: LruCache = LruCache(256)
+# the JSON tells everything decode_canonical reads), and the JSON of encoded field sets, weighed by
+# the size of the JSON (a set takes some eight times as much). Objects of one kind made alike (a
+# Deployment's pods, say) share their field sets.
+_DECODED = LruCache(2 << 20)
+_ENCODED = LruCache(2 << 20)
 _AS_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
@@ -261,9 +270,9 @@ def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
     out, exact = _encode(key)
     if exact:  # the same set always encodes alike and decodes back to itself
         text = orjson.dumps(out)
-        _ENCODED.keep(key, text)
+        _ENCODED.keep(key, text, len(text))
         if () not in key:
-            _DECODED.keep(text, (key, True))
+            _DECODED.keep(text, (key, True), len(text))
     return out
 
 
@@ -343,7 +352,7 @@ def decode_canonical(fields: Any) -> tuple[frozenset[Path], bool]:
     _member, canonical = _read(fields, (), out)
     found = frozenset(out), canonical and "." not in fields
     if text is not None:
-        _DECODED.keep(text, found)
+        _DECODED.keep(text, found, len(text))
     return found
 
 

@@ -22,10 +22,10 @@ from timoneiro.apiserver.fieldpath import (
     LruCache,
     Path,
     PathTree,
-    _go_string,
     field_token,
     go_json,
     go_quote,
+    go_string,
     path_tree,
     render_path,
     value_token,
@@ -156,7 +156,7 @@ class Type:
     @functools.cached_property
     def _key_names(self) -> tuple[tuple[str, str], ...]:
         """The list-map keys in the order a key token lists them, each with its JSON prefix."""
-        return tuple((name, _go_string(name) + ":") for name in sorted(set(self.list_keys or ())))
+        return tuple((name, go_string(name) + ":") for name in sorted(set(self.list_keys or ())))
 
     @functools.cached_property
     def holds_items(self) -> bool:
@@ -166,17 +166,24 @@ class Type:
             return True
         if (self.raw is None and not self.root) or self.atomic_map:
             return False
-        guard = id(self.raw)
-        if guard in _VISITING:
+        key = (id(self.raw), self.root)  # the answer goes by the schema: types of one schema share it
+        found = _HOLDS_ITEMS.get(key)
+        if found is not None and found[0] is self.raw:
+            return found[1]
+        if key in _VISITING:
             return True
-        _VISITING.add(guard)
+        _VISITING.add(key)
         try:
             types = [self.child(name)[0] for name in self._properties] + [self._extra[0]]
             if self.root:
                 types.append(self.child("metadata")[0])
-            return any(t.holds_items for t in types)
+            holds = any(t.holds_items for t in types)
         finally:
-            _VISITING.discard(guard)
+            _VISITING.discard(key)
+        if len(_HOLDS_ITEMS) >= 65536:
+            _HOLDS_ITEMS.clear()
+        _HOLDS_ITEMS[key] = (self.raw, holds)  # the schema is held, so its id is not reused
+        return holds
 
     @functools.cached_property
     def _single_key(self) -> tuple[str, str] | None:
@@ -195,13 +202,13 @@ class Type:
                 name, head = single
                 for item in items:
                     if item.__class__ is dict and name in item and item[name].__class__ is str:
-                        out.append(head + _go_string(item[name]) + "}")
+                        out.append(head + go_string(item[name]) + "}")
                     else:
                         out.append(self.item_token(item))
                 return out
         else:
             for item in items:
-                out.append("v:" + _go_string(item) if item.__class__ is str else self.item_token(item))
+                out.append("v:" + go_string(item) if item.__class__ is str else self.item_token(item))
             return out
         return list(map(self.item_token, items))
 
@@ -224,7 +231,7 @@ class Type:
         for name, prefix in self._key_names:
             value = item[name] if name in item else self._key_default(name)
             if value is not None:
-                parts.append(prefix + (_go_string(value) if value.__class__ is str else go_json(value)))
+                parts.append(prefix + (go_string(value) if value.__class__ is str else go_json(value)))
         if not parts:
             names = "[" + " ".join(go_quote(k) for k in keys) + "]"
             raise StructureError(f"associative list with keys has an element that omits all key fields {names} "
@@ -249,7 +256,8 @@ class Type:
         return _KEY_DEFAULTS.get((ref.rsplit("/", 1)[-1], name))
 
 
-_VISITING: set[int] = set()  # schemas Type.holds_items is looking below
+_VISITING: set[tuple[int, bool]] = set()  # schemas Type.holds_items is looking below
+_HOLDS_ITEMS: dict[tuple[int, bool], tuple[dict | None, bool]] = {}
 _NO_SCHEMA_ROOT = Type(None, root=True)
 _ROOTS: dict[int, tuple[dict, Type]] = {}
 
@@ -325,11 +333,19 @@ def _same_value(a: Any, b: Any) -> bool:
 def field_set(value: Any, t: Type) -> set[Path]:
     """The fields `value` sets: leaves, atomic parts, list items, empty or null maps, map entries."""
     out: set[Path] = set()
-    _collect(value, t, (), out)
+    _collect(value, t, (), out, False)
     return out
 
 
-def _collect(value: Any, t: Type, path: Path, out: set[Path]) -> None:
+def field_set_with_parents(value: Any, t: Type) -> set[Path]:
+    """with_field_parents(field_set(value, t), t), in one walk."""
+    out: set[Path] = set()
+    _collect(value, t, (), out, True)
+    return out
+
+
+def _collect(value: Any, t: Type, path: Path, out: set[Path], parents: bool) -> None:
+    """Add the fields of `value` to `out`, and with `parents` the declared fields above them."""
     if isinstance(value, dict):
         if t.atomic_map:
             if path:
@@ -343,7 +359,13 @@ def _collect(value: Any, t: Type, path: Path, out: set[Path]) -> None:
                 out.add(member_path)
             if isinstance(member, (dict, list)):
                 if member:
-                    _collect(member, member_type, member_path, out)
+                    if parents and declared:
+                        before = len(out)
+                        _collect(member, member_type, member_path, out, True)
+                        if len(out) > before:  # fields below (or itself, when a leaf: in the set anyway)
+                            out.add(member_path)
+                    else:
+                        _collect(member, member_type, member_path, out, parents)
                 elif isinstance(member, list) and member_type.list_keys is None:
                     out.add(member_path)  # an empty atomic list
             elif member is not None:
@@ -359,14 +381,14 @@ def _collect(value: Any, t: Type, path: Path, out: set[Path]) -> None:
         if len(set(tokens)) == len(tokens):
             for token, item in zip(tokens, value, strict=True):
                 item_path = path + (token,)
-                _collect(item, item_type, item_path, out)
+                _collect(item, item_type, item_path, out, parents)
                 out.add(item_path)
             return
         duplicates = {tok for tok, n in Counter(tokens).items() if n > 1}
         out.update(path + (tok,) for tok in duplicates)  # a duplicated item is owned as a whole
         for token, item in zip(tokens, value, strict=True):
             if token not in duplicates:
-                _collect(item, item_type, path + (token,), out)
+                _collect(item, item_type, path + (token,), out, parents)
                 out.add(path + (token,))
         return
     kind = t.kind(value)
@@ -443,9 +465,12 @@ def compare(lhs: Any, rhs: Any, t: Type) -> Comparison:
     return out
 
 
+# Values of these types that are == are the same (a NaN is not == itself).
+_SCALARS = frozenset({str, int, bool, float})
+
 # Values, as their _strict_json with their type, whose list items all have keys (an object updated
 # again and again keeps most of its parts).
-_CHECKED: LruCache = LruCache(2048)
+_CHECKED = LruCache(4 << 20)
 
 
 def _compare(lhs: Any, rhs: Any, t: Type, path: Path, out: Comparison) -> None:
@@ -472,7 +497,7 @@ def _compare(lhs: Any, rhs: Any, t: Type, path: Path, out: Comparison) -> None:
                 rv = rhs.get(name, MISSING)
                 if rv is MISSING:
                     _every(lv, child(name)[0], path + ("f:" + name,), out.removed)
-                else:
+                elif lv.__class__ is not rv.__class__ or lv.__class__ not in _SCALARS or lv != rv:
                     _compare(lv, rv, child(name)[0], path + ("f:" + name,), out)
             for name, rv in rhs.items():
                 if name not in lhs:
@@ -572,7 +597,7 @@ def _unchanged(lhs: Any, rhs: Any, t: Type) -> bool:
             _check_items(lhs, t)
         except Exception:  # noqa: BLE001 - comparing will raise it, in its order
             return False
-        _CHECKED.keep((t, text), True)  # the same JSON has the same items, whatever its keys' order
+        _CHECKED.keep((t, text), True, len(text))  # the same JSON has the same items, whatever its order
     return True
 
 
@@ -673,9 +698,20 @@ def _merge(lhs: Any, rhs: Any, t: Type, path: Path) -> Any:
         right = rhs if isinstance(rhs, dict) else {}
         if t.atomic_map or not (left or right):
             return rhs
-        return {name: _merge(left.get(name, MISSING), right.get(name, MISSING), t.child(name)[0],
-                             path + (field_token(name),))
-                for name in {**left, **right}}
+        child = t.child
+        out = {}
+        for name, lv in left.items():
+            rv = right.get(name, MISSING)
+            if rv is MISSING:
+                out[name] = lv
+            elif lv.__class__ in _SCALARS and rv.__class__ in _SCALARS:
+                out[name] = rv  # two scalars
+            else:
+                out[name] = _merge(lv, rv, child(name)[0], path + ("f:" + name,))
+        for name, rv in right.items():
+            if name not in left:
+                out[name] = rv
+        return out
     if kind == "list":
         left = lhs if isinstance(lhs, list) else []
         right = rhs if isinstance(rhs, list) else []
