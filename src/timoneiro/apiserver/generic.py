@@ -293,11 +293,11 @@ class GenericStore:
         if finalizers:
             m["finalizers"] = finalizers
         if not m.get("deletionTimestamp"):
-            m["deletionTimestamp"] = now() if not grace else _later(grace)
+            m["deletionTimestamp"] = now() if not grace else now(grace)
             m["deletionGracePeriodSeconds"] = grace
         elif grace < m.get("deletionGracePeriodSeconds", 0):
             m["deletionGracePeriodSeconds"] = grace  # a shorter grace period may shorten a pending one
-            m["deletionTimestamp"] = _later(grace)
+            m["deletionTimestamp"] = now(grace)
         kind.strategy.prepare_for_delete(kind, new)
         return new
 
@@ -327,9 +327,3 @@ def _same(a: dict, b: dict) -> bool:
 
 def _deletable(kind: Kind, obj: dict) -> bool:
     return not kind.strategy.holds_deletion(kind, obj) and not obj["metadata"].get("deletionGracePeriodSeconds")
-
-
-def _later(seconds: int) -> str:
-    from datetime import UTC, datetime, timedelta
-
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,6 +10,7 @@ from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors
 from timoneiro.apiserver.generic import Context, DeleteOptions, decode
 from timoneiro.apiserver.http import Request, respond_object
+from timoneiro.apiserver.meta import now
 
 if TYPE_CHECKING:
     from timoneiro.apiserver.app import APIServer
@@ -116,7 +117,7 @@ class Subresources:
             conditions = [c for c in (pod.setdefault("status", {}).get("conditions") or [])
                           if c.get("type") != "PodScheduled"]
             conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                               "lastTransitionTime": _now()})
+                               "lastTransitionTime": now()})
             pod["status"]["conditions"] = conditions
             return pod
 
@@ -162,7 +163,7 @@ class Subresources:
             if status.get("disruptionsAllowed", 0) <= 0:
                 raise errors.too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.")
             status["disruptionsAllowed"] -= 1
-            status.setdefault("disruptedPods", {})[pod_name] = _now()
+            status.setdefault("disruptedPods", {})[pod_name] = now()
             return cur
 
         await self.generic.modify(Context(namespace=ctx.namespace, subresource="status", dry_run=ctx.dry_run),
@@ -191,9 +192,3 @@ class Subresources:
         ctx.subresource = "finalize"
         obj, _ = await self.generic.update(ctx, namespaces, name, set_finalizers)
         await respond_object(send, 200, obj, req.accept)
-
-
-def _now() -> str:
-    from timoneiro.apiserver.meta import now
-
-    return now()
