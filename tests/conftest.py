@@ -4,6 +4,7 @@ components' REST client (`client`) of it. A test module may override `server` (e
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -16,28 +17,39 @@ import yaml
 
 from controller_testing import Api
 from timoneiro.apiserver.server import ServerThread
-from timoneiro.client import Client
+from timoneiro.client import Client, ClientConfig
 
 KUBECTL = shutil.which("kubectl")
 
 
-def write_kubeconfig(path: Path, url: str) -> None:
-    config = {
+def write_kubeconfig(path: Path, config: ClientConfig) -> None:
+    """A kubeconfig with the server, CA and credentials of `config`."""
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    cluster = {"server": config.server}
+    if config.ca_data:
+        cluster["certificate-authority-data"] = b64(config.ca_data)
+    user = {}
+    if config.cert_data:
+        user.update({"client-certificate-data": b64(config.cert_data), "client-key-data": b64(config.key_data)})
+    if config.token:
+        user["token"] = config.token
+    doc = {
         "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "test", "cluster": {"server": url}}],
+        "clusters": [{"name": "test", "cluster": cluster}],
         "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-        "users": [{"name": "test", "user": {}}],
+        "users": [{"name": "test", "user": user}],
     }
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(doc))
 
 
 class Kubectl:
-    """Runs the real kubectl against one server, with its own kubeconfig and cache."""
+    """Runs the real kubectl against one server as one user (the administrator unless told), with its own
+    kubeconfig and cache."""
 
-    def __init__(self, home: Path, url: str) -> None:
+    def __init__(self, home: Path, config: ClientConfig) -> None:
         self.home = home
         self.kubeconfig = home / "kubeconfig"
-        write_kubeconfig(self.kubeconfig, url)
+        write_kubeconfig(self.kubeconfig, config)
         self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(home)}
 
     def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
@@ -68,13 +80,13 @@ def kubectl(server: ServerThread, tmp_path: Path) -> Kubectl:
         pytest.fail("kubectl is not installed (the README's test command installs it)")
     home = tmp_path / "home"
     home.mkdir()
-    return Kubectl(home, server.url)
+    return Kubectl(home, server.admin)
 
 
 @pytest.fixture
 def api(server: ServerThread) -> Iterator[Api]:
     """A plain JSON client of the server, for setting the scene and reading what controllers did."""
-    client = Api(server.url)
+    client = Api(server.admin)
     yield client
     client.close()
 
@@ -82,5 +94,5 @@ def api(server: ServerThread) -> Iterator[Api]:
 @pytest.fixture
 async def client(server: ServerThread) -> AsyncIterator[Client]:
     """The REST client the components use, connected to the server."""
-    async with Client(server.url) as c:
+    async with Client(server.admin) as c:
         yield c

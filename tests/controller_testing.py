@@ -14,8 +14,22 @@ import httpx
 import pytest
 
 from timoneiro.apiserver.server import ServerThread
+from timoneiro.client import ClientConfig
 
 T = TypeVar("T")
+
+
+def http_client(config: ClientConfig, timeout: float | None = 30) -> httpx.Client:
+    """An httpx client with the server, CA and credentials of `config`."""
+    headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
+    return httpx.Client(base_url=config.server, verify=config.ssl_context() or True, headers=headers,
+                        timeout=timeout)
+
+
+def async_http_client(config: ClientConfig, timeout: float | None = 30) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
+    return httpx.AsyncClient(base_url=config.server, verify=config.ssl_context() or True, headers=headers,
+                             timeout=timeout)
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
@@ -61,8 +75,8 @@ def tuned_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict
 class Api:
     """JSON in and out; raises for error answers unless the status is one the caller accepts."""
 
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=30)
+    def __init__(self, config: ClientConfig) -> None:
+        self.http = http_client(config)
 
     def request(self, method: str, path: str, body: object = None, ok: tuple[int, ...] = (),
                 content_type: str = "application/json") -> dict:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from controller_testing import assert_rolled_out_unavailable, eventually
+from controller_testing import assert_rolled_out_unavailable, eventually, http_client
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -28,7 +28,10 @@ DNS1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters 
 
 @pytest.fixture
 def http(server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+    with http_client(server.admin) as c:
+        # the controllers' own writes to a new server are done once each namespace has its root CA
+        eventually(lambda: len([m for m in c.get("/api/v1/configmaps").json()["items"]
+                                if m["metadata"]["name"] == "kube-root-ca.crt"]) == 4)
         yield c
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import os
 import ssl
@@ -14,12 +15,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from timoneiro.apiserver.server import free_port
+from timoneiro.apiserver.server import ServerThread, free_port
 from timoneiro.client import ApiError, Client, ClientConfig, Resource, TransportError
 from timoneiro.client.kubeconfig import KubeconfigError, load_kubeconfig, merge_kubeconfig
 from timoneiro.client.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS
 
 NS = "default"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A server without controllers: these tests count and watch objects that only they write."""
+    srv = ServerThread(str(tmp_path / "data"), controllers=False).start()
+    yield srv
+    srv.stop()
 
 
 def configmap(name: str, namespace: str = NS, **labels: str) -> dict:
@@ -280,7 +289,7 @@ async def test_unknown_resource_is_not_found(client):
 
 
 async def test_user_agent_names_the_field_manager(server):
-    async with Client(ClientConfig(server.url, user_agent="timoneiro-scheduler/0.1")) as c:
+    async with Client(dataclasses.replace(server.admin, user_agent="timoneiro-scheduler/0.1")) as c:
         made = await c.create(CONFIGMAPS, configmap("ua"))
     assert made["metadata"]["managedFields"][0]["manager"] == "timoneiro-scheduler"
 

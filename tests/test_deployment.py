@@ -9,10 +9,9 @@ import json
 import threading
 from pathlib import Path
 
-import httpx
-
-from controller_testing import Api, eventually
+from controller_testing import Api, eventually, http_client
 from pod_progress import run_pod
+from timoneiro.client import ClientConfig
 from timoneiro.controllers.pods import is_ready
 from timoneiro.controllers.template_hash import compute_hash, safe_encode
 
@@ -27,8 +26,8 @@ class PodWatch:
     """Follows the namespace's pods from a watch, making new pods ready (unless held) and keeping the
     most pods alive and the fewest ready seen after any event once `armed`."""
 
-    def __init__(self, api: Api, url: str) -> None:
-        self.api, self.url = api, url
+    def __init__(self, api: Api, config: ClientConfig) -> None:
+        self.api, self.config = api, config
         self.pods: dict[str, dict] = {}
         self.hold = False
         self.armed = False
@@ -52,7 +51,7 @@ class PodWatch:
             self.most_alive, self.fewest_ready = 0, 10**6
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=None) as http, \
+        with http_client(self.config, timeout=None) as http, \
                 http.stream("GET", PODS, params={"watch": "true"}) as stream:
             for line in stream.iter_lines():
                 if self._stop.is_set():
@@ -111,7 +110,7 @@ def test_hash_encoding():
 
 
 def test_seed_manifest_rolls_out(api, kubectl, server):
-    with PodWatch(api, server.url):
+    with PodWatch(api, server.admin):
         kubectl("apply", "-f", str(SEED))
         d = api.get(f"{DEPLOY}/helloworld")
         pod_hash = compute_hash(d["spec"]["template"])
@@ -146,7 +145,7 @@ def test_seed_manifest_rolls_out(api, kubectl, server):
 def test_rolling_update_respects_surge_and_unavailability(api, kubectl, server):
     body = deployment("web", 4, strategy={"type": "RollingUpdate",
                                           "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}})
-    with PodWatch(api, server.url) as watch:
+    with PodWatch(api, server.admin) as watch:
         api.post(DEPLOY, body)
         wait_rolled_out(kubectl, "web")
         watch.arm()
@@ -162,7 +161,7 @@ def test_rolling_update_respects_surge_and_unavailability(api, kubectl, server):
 
 
 def test_undo_scale_pause_resume(api, kubectl, server):
-    with PodWatch(api, server.url):
+    with PodWatch(api, server.admin):
         api.post(DEPLOY, deployment("web", 2))
         wait_rolled_out(kubectl, "web")
         kubectl("set", "image", "deployment/web", "c=nginx:2")
@@ -192,7 +191,7 @@ def test_undo_scale_pause_resume(api, kubectl, server):
 
 
 def test_recreate_never_runs_both_templates(api, kubectl, server):
-    with PodWatch(api, server.url) as watch:
+    with PodWatch(api, server.admin) as watch:
         api.post(DEPLOY, deployment("web", 3, strategy={"type": "Recreate"}))
         wait_rolled_out(kubectl, "web")
         watch.arm()
@@ -203,7 +202,7 @@ def test_recreate_never_runs_both_templates(api, kubectl, server):
 
 
 def test_revision_history_limit_and_deadline(api, kubectl, server):
-    with PodWatch(api, server.url) as watch:
+    with PodWatch(api, server.admin) as watch:
         api.post(DEPLOY, deployment("web", 1, revisionHistoryLimit=1, progressDeadlineSeconds=2))
         wait_rolled_out(kubectl, "web")
         for image in ("nginx:2", "nginx:3"):

@@ -124,7 +124,7 @@ async def test_indexes_follow_updates(client):
 
 async def test_resumes_after_a_server_restart_without_relisting(tmp_path, monkeypatch):
     srv = ServerThread(str(tmp_path), controllers=False).start()
-    client = Client(srv.url)
+    client = Client(srv.admin)
     calls = spy(client, monkeypatch)
     informer = Informer(client, CONFIGMAPS, NS, backoff=Backoff(0.5, 1.0))
     seen = Recorder(informer)
@@ -154,7 +154,7 @@ async def test_resumes_after_a_server_restart_without_relisting(tmp_path, monkey
 
 async def test_relists_after_compaction_and_reports_the_difference(tmp_path, monkeypatch):
     srv = ServerThread(str(tmp_path), controllers=False).start()
-    client = Client(srv.url)
+    client = Client(srv.admin)
     calls = spy(client, monkeypatch)
     informer = Informer(client, CONFIGMAPS, NS, backoff=FAST)
     seen = Recorder(informer)
@@ -167,7 +167,7 @@ async def test_relists_after_compaction_and_reports_the_difference(tmp_path, mon
             # meanwhile, on another port the informer cannot reach: changes, then history compacted past them
             elsewhere = ServerThread(str(tmp_path), controllers=False).start()
             try:
-                async with Client(elsewhere.url) as other:
+                async with Client(elsewhere.admin) as other:
                     await other.create(CONFIGMAPS, configmap("d"))
                     await other.patch(CONFIGMAPS, "a", {"data": {"k": "2"}}, NS)
                     await other.delete(CONFIGMAPS, "b", NS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controller_testing import assert_rolled_out_unavailable, eventually
+from controller_testing import assert_rolled_out_unavailable, async_http_client, eventually
 
 MANIFESTS = Path(__file__).parent / "manifests"
 SEED = str(MANIFESTS / "seed000.yaml")
@@ -127,7 +127,7 @@ def test_concurrent_services_never_share_a_node_port(server):
     import httpx
 
     async def create_all() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
+        async with async_http_client(server.admin, timeout=120) as c:
             body = lambda i: {"metadata": {"name": f"s{i}"},  # noqa: E731
                               "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
             first = await asyncio.gather(*(c.post("/api/v1/namespaces/default/services", json=body(i))

@@ -164,8 +164,9 @@ def check_row(row: list[str], *expected: str) -> None:
 
 def test_get_watch_prints_added_modified_deleted(kubectl, watch):
     apply(kubectl, configmap("w0", a="1"))
-    events = watch("get", "configmaps", "-w", "--output-watch-events")
-    plain = watch("get", "configmaps", "-w")
+    mine = "--field-selector=metadata.name!=kube-root-ca.crt"  # not the controller manager's
+    events = watch("get", "configmaps", "-w", "--output-watch-events", mine)
+    plain = watch("get", "configmaps", "-w", mine)
     assert events.next() == ["EVENT", "NAME", "DATA", "AGE"]
     check_row(events.next(), "ADDED", "w0", "1", AGE)
     assert plain.next() == ["NAME", "DATA", "AGE"]
@@ -530,9 +531,9 @@ def test_delete_namespace_removes_everything_inside(kubectl):
           {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"k": "v"}},
           ns="doomed")
     api = rolled_out(kubectl, "api", "doomed")
-    assert kubectl("get", "cm,pods,deploy,rs,secrets", "-n", "doomed", "-o", "name").split() == [
-        "configmap/settings", *(f"pod/{p}" for p in api.pods), "pod/p1", "deployment.apps/api",
-        f"replicaset.apps/{api.replicaset}", "secret/creds"]
+    inside = ["configmap/kube-root-ca.crt", "configmap/settings", *(f"pod/{p}" for p in api.pods), "pod/p1",
+              "deployment.apps/api", f"replicaset.apps/{api.replicaset}", "secret/creds"]
+    eventually(lambda: kubectl("get", "cm,pods,deploy,rs,secrets", "-n", "doomed", "-o", "name").split() == inside)
     assert kubectl("delete", "namespace", "doomed", "--timeout=30s") == 'namespace "doomed" deleted\n'
     proc = kubectl.run("get", "namespace", "doomed", check=False)
     assert proc.returncode == 1

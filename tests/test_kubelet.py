@@ -54,7 +54,7 @@ def condition(obj: dict, kind: str) -> dict:
 
 @pytest.fixture
 async def kubelet(server):
-    k = Kubelet(server.url, NODE, labels={"tier": "web"}, pod_cidr="10.244.7.0/24", settings=FAST,
+    k = Kubelet(server.admin, NODE, labels={"tier": "web"}, pod_cidr="10.244.7.0/24", settings=FAST,
                 taints=[{"key": "dedicated", "value": "web", "effect": "NoSchedule"}])
     await k.start()
     yield k
@@ -96,10 +96,10 @@ async def test_registers_a_ready_node(client, kubelet):
 
 
 async def test_control_plane_capacity_and_reregistration(server, client):
-    k = Kubelet(server.url, "cp", control_plane=True, capacity={"cpu": "8", "memory": "16Gi"}, settings=FAST)
+    k = Kubelet(server.admin, "cp", control_plane=True, capacity={"cpu": "8", "memory": "16Gi"}, settings=FAST)
     await k.start()
     await k.stop()
-    again = Kubelet(server.url, "cp", control_plane=True, labels={"extra": "yes"}, settings=FAST,
+    again = Kubelet(server.admin, "cp", control_plane=True, labels={"extra": "yes"}, settings=FAST,
                     capacity={"cpu": "8", "memory": "16Gi"})
     await again.start()
     try:
@@ -123,7 +123,7 @@ async def test_node_status_is_posted_again(client, kubelet):
 
 
 async def test_lease_renewed_then_stops_after_stop(server, client):
-    k = Kubelet(server.url, "leased", settings=FAST)
+    k = Kubelet(server.admin, "leased", settings=FAST)
     await k.start()
     try:
         first = await client.get(LEASES, "leased", "kube-node-lease")
@@ -314,7 +314,7 @@ async def test_pods_of_other_nodes_are_left_alone(client, kubelet):
 
 def test_kubectl_get_nodes(server, kubectl):
     async def run() -> None:
-        k = Kubelet(server.url, "kind-control-plane", control_plane=True, settings=FAST)
+        k = Kubelet(server.admin, "kind-control-plane", control_plane=True, settings=FAST)
         await k.start()
         await k.stop()
     asyncio.run(run())
@@ -337,7 +337,7 @@ async def test_start_time_precedes_container_start(client, kubelet):
 async def test_pod_deleted_before_its_kubelet_started_is_finalized(server, client):
     await client.create(PODS, pod("early", node="late"))
     assert (await client.delete(PODS, "early", NS))["metadata"]["deletionTimestamp"]
-    k = Kubelet(server.url, "late", settings=FAST)
+    k = Kubelet(server.admin, "late", settings=FAST)
     await k.start()
     try:
         await eventually(lambda: absent(client, "early"))
@@ -346,7 +346,7 @@ async def test_pod_deleted_before_its_kubelet_started_is_finalized(server, clien
 
 
 async def test_slow_runtime_shows_containers_creating(server, client):
-    k = Kubelet(server.url, "slow", runtime=SimulatedRuntime(start_latency=0.5), settings=FAST)
+    k = Kubelet(server.admin, "slow", runtime=SimulatedRuntime(start_latency=0.5), settings=FAST)
     await k.start()
     try:
         await client.create(PODS, pod("patient", node="slow"))

@@ -16,14 +16,14 @@ TASKS_PER_NODE = 12  # informer, PLEG, node status, lease and a few status write
 
 async def test_many_simulated_nodes(server):
     before = len(asyncio.all_tasks())
-    kubelets = [Kubelet(server.url, f"sim-{i:03d}") for i in range(NODES_COUNT)]
+    kubelets = [Kubelet(server.admin, f"sim-{i:03d}") for i in range(NODES_COUNT)]
     began = time.monotonic()
     try:
         await asyncio.gather(*(k.start() for k in kubelets))
         elapsed = time.monotonic() - began
         assert elapsed < START_BUDGET, f"{NODES_COUNT} nodes took {elapsed:.1f}s to start"
         assert len(asyncio.all_tasks()) - before <= TASKS_PER_NODE * NODES_COUNT
-        async with Client(server.url) as client:
+        async with Client(server.admin) as client:
             nodes = (await client.list(NODES))["items"]
             ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
                                              for c in n["status"]["conditions"])]

@@ -25,9 +25,9 @@ async def holder(client: Client) -> str:
 
 
 async def test_one_manager_leads_and_another_takes_over(bare_server):
-    first = ControllerManager(bare_server.url, identity="first", lease_seconds=2, retry_period=0.2)
-    second = ControllerManager(bare_server.url, identity="second", lease_seconds=2, retry_period=0.2)
-    async with Client(bare_server.url) as client:
+    first = ControllerManager(bare_server.admin, identity="first", lease_seconds=2, retry_period=0.2)
+    second = ControllerManager(bare_server.admin, identity="second", lease_seconds=2, retry_period=0.2)
+    async with Client(bare_server.admin) as client:
         await first.start()
         waiting = asyncio.create_task(second.start())
         await asyncio.sleep(1.0)
@@ -42,11 +42,11 @@ async def test_one_manager_leads_and_another_takes_over(bare_server):
 
 
 async def test_an_unrenewed_lease_expires(bare_server):
-    async with Client(bare_server.url) as client:
+    async with Client(bare_server.admin) as client:
         await client.create(LEASES, {"metadata": {"name": "kube-controller-manager", "namespace": "kube-system"},
                                      "spec": {"holderIdentity": "gone", "leaseDurationSeconds": 1,
                                               "renewTime": "2026-01-01T00:00:00.000000Z"}}, "kube-system")
-        manager = ControllerManager(bare_server.url, identity="new", lease_seconds=2, retry_period=0.2)
+        manager = ControllerManager(bare_server.admin, identity="new", lease_seconds=2, retry_period=0.2)
         await asyncio.wait_for(manager.start(), 5)  # waits out one lease duration, by its own clock
         assert await holder(client) == "new"
         await manager.stop()

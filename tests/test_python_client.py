@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
 from kubernetes import client, watch
+from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
 from timoneiro.apiserver.server import ServerThread
 
 
-def api_client(url: str) -> client.ApiClient:
+def api_client(srv: ServerThread) -> client.ApiClient:
+    """The official client configured from the server's admin.conf, as users load their kubeconfig."""
     config = client.Configuration()
-    config.host = url
+    kube_config.load_kube_config(os.path.join(srv.data_dir, "admin.conf"), client_configuration=config)
     return client.ApiClient(config)
 
 
 @pytest.fixture
 def core(server):
-    with api_client(server.url) as c:
+    with api_client(server) as c:
         yield client.CoreV1Api(c)
 
 
@@ -28,7 +31,7 @@ def configmap(name: str, data: dict | None = None) -> client.V1ConfigMap:
 
 
 def test_crud_on_several_kinds(server, core):
-    with api_client(server.url) as c:
+    with api_client(server) as c:
         apps = client.AppsV1Api(c)
         created = core.create_namespaced_config_map("default", configmap("one", {"a": "1"}))
         assert created.metadata.uid and created.metadata.resource_version
@@ -85,7 +88,7 @@ def test_compacted_resource_version_is_gone(server, core):
 
 def test_watch_resumes_after_server_restart(tmp_path):
     data = str(tmp_path / "data")
-    srv = ServerThread(data).start()
+    srv = first = ServerThread(data, controllers=False).start()  # only this test's writes
     port = srv.port
     seen: list[tuple[str, str]] = []
     last_rv = {"rv": ""}
@@ -94,7 +97,7 @@ def test_watch_resumes_after_server_restart(tmp_path):
     def watcher() -> None:
         while not stop.is_set():
             try:
-                with api_client(f"http://127.0.0.1:{port}") as c:
+                with api_client(first) as c:  # the same data dir and port across the restart
                     core = client.CoreV1Api(c)
                     w = watch.Watch()
                     for ev in w.stream(core.list_namespaced_config_map, "default",
@@ -106,7 +109,7 @@ def test_watch_resumes_after_server_restart(tmp_path):
                 stop.wait(0.1)
 
     try:
-        with api_client(srv.url) as c:
+        with api_client(srv) as c:
             core = client.CoreV1Api(c)
             last_rv["rv"] = core.list_namespaced_config_map("default").metadata.resource_version
             t = threading.Thread(target=watcher, daemon=True)
@@ -115,8 +118,8 @@ def test_watch_resumes_after_server_restart(tmp_path):
                 core.create_namespaced_config_map("default", configmap(f"before-{i}"))
         _wait(lambda: len(seen) >= 5)
         srv.stop()
-        srv = ServerThread(data, port=port).start()
-        with api_client(srv.url) as c:
+        srv = ServerThread(data, port=port, controllers=False).start()
+        with api_client(srv) as c:
             core = client.CoreV1Api(c)
             for i in range(5):
                 core.create_namespaced_config_map("default", configmap(f"after-{i}"))

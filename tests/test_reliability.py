@@ -13,7 +13,9 @@ import time
 
 import httpx
 
+from controller_testing import http_client
 from timoneiro.apiserver.server import free_port
+from timoneiro.client.kubeconfig import load_kubeconfig
 
 
 def start_server(data_dir: str, port: int) -> subprocess.Popen:
@@ -22,7 +24,7 @@ def start_server(data_dir: str, port: int) -> subprocess.Popen:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=0.5).status_code == 200:
+            if httpx.get(f"https://127.0.0.1:{port}/readyz", timeout=0.5, verify=False).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.05)
@@ -32,13 +34,14 @@ def start_server(data_dir: str, port: int) -> subprocess.Popen:
 
 def test_kill_9_loses_no_acknowledged_write(tmp_path):
     data, port = str(tmp_path / "data"), free_port()
-    base = f"http://127.0.0.1:{port}/api/v1/namespaces/default/configmaps"
+    base = "/api/v1/namespaces/default/configmaps"
     proc = start_server(data, port)
+    admin = load_kubeconfig(os.path.join(data, "admin.conf"))
     acked: dict[str, int] = {}
     stop = threading.Event()
 
     def writer(n: int) -> None:
-        with httpx.Client(timeout=5) as c:
+        with http_client(admin, timeout=5) as c:
             i = 0
             while not stop.is_set():
                 name = f"w{n}-{i}"
@@ -50,7 +53,8 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
                     acked[name] = int(r.json()["metadata"]["resourceVersion"])
                 i += 1
 
-    start_rv = int(httpx.get(base).json()["metadata"]["resourceVersion"])
+    with http_client(admin) as c:
+        start_rv = int(c.get(base).json()["metadata"]["resourceVersion"])
     writers = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
     for t in writers:
         t.start()
@@ -66,15 +70,16 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
 
     proc = start_server(data, port)
     try:
-        items = httpx.get(base).json()["items"]
+        c = http_client(admin, timeout=10)
+        items = c.get(base).json()["items"]
         stored = {i["metadata"]["name"]: int(i["metadata"]["resourceVersion"]) for i in items}
         missing = [n for n in acked if n not in stored]
         assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
         assert all(stored[n] == rv for n, rv in acked.items())
         # a watcher that had seen everything up to start_rv resumes and gets every later write, in order
         events = []
-        with httpx.stream("GET", base, params={"watch": "true", "resourceVersion": str(start_rv),
-                                               "timeoutSeconds": "1"}, timeout=10) as r:
+        with c.stream("GET", base, params={"watch": "true", "resourceVersion": str(start_rv),
+                                           "timeoutSeconds": "1"}) as r:
             for line in r.iter_lines():
                 if line:
                     events.append(json.loads(line))

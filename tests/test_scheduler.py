@@ -25,7 +25,7 @@ BRIEF_MESSAGE = (
 
 @pytest.fixture
 async def scheduler(server, client):
-    s = Scheduler(server.url)
+    s = Scheduler(server.admin)
     await s.start()
     yield s
     await s.stop()
@@ -253,8 +253,8 @@ async def test_many_pods_bind_concurrently(client, scheduler):
 
 def test_kubectl_describe_shows_the_schedulers_events(server, kubectl):
     async def run() -> None:
-        async with Client(server.url) as c:
-            s = Scheduler(server.url)
+        async with Client(server.admin) as c:
+            s = Scheduler(server.admin)
             await s.start()
             try:
                 await add_node(c, node("worker-1"))

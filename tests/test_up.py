@@ -121,7 +121,7 @@ def test_up_status_down(user: User) -> None:
     config = user.config()
     assert config["current-context"] == "timoneiro-demo"
     url = next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == "timoneiro-demo")
-    assert url.startswith("http://127.0.0.1:")
+    assert url.startswith("https://127.0.0.1:")
     assert f"Kubernetes control plane is running at {url}" in user.kubectl("cluster-info", "--context",
                                                                            "timoneiro-demo")
 

@@ -18,13 +18,16 @@ from timoneiro.apiserver.admission import (
     ServiceAddresses,
     refuse_protected_namespace_delete,
 )
-from timoneiro.apiserver.auth import AllowAll
+from timoneiro.apiserver.authn import Authentication, Everyone
+from timoneiro.apiserver.authn.x509 import X509Authenticator
+from timoneiro.apiserver.authz import AlwaysAllow, Authorization, forbidden_message
 from timoneiro.apiserver.crds import CRDServing
 from timoneiro.apiserver.generic import Context, GenericStore
 from timoneiro.apiserver.handlers import Handlers
 from timoneiro.apiserver.http import BodyError, Request, respond, respond_error, respond_object
 from timoneiro.apiserver.requestinfo import RequestInfo, parse
 from timoneiro.apiserver.subresources import Subresources
+from timoneiro.pki.cluster import ClusterPKI
 from timoneiro.storage.cache import WatchCache
 from timoneiro.storage.sqlite import SQLiteStore
 
@@ -36,9 +39,13 @@ AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryL
 
 
 class APIServer:
-    def __init__(self, data_dir: str, address: str = "127.0.0.1:6443") -> None:
+    def __init__(self, data_dir: str, address: str = "127.0.0.1:6443", *, secure: bool = True) -> None:
+        """`secure`: HTTPS with the cluster PKI under data_dir, and every request authenticated and
+        authorized; else (only to measure what that costs) plain HTTP where everyone is the superuser."""
         self.data_dir = data_dir
         self.address = address
+        self.secure = secure
+        self.pki = ClusterPKI(data_dir)
         self.store = SQLiteStore(os.path.join(data_dir, "state.db"))
         self.registry = builtin_registry()
         self._by_storage: dict[str, Kind] = {}
@@ -52,7 +59,8 @@ class APIServer:
         self.service_addresses = ServiceAddresses(self.cache)
         self.generic.mutators += [NamespaceLifecycle(self.cache), self.service_addresses, self.crds.mutate]
         self.generic.after_write.append(self.crds.on_write)
-        self.auth = AllowAll()
+        self.authentication = Authentication([X509Authenticator()] if secure else [Everyone()])
+        self.authorization = Authorization([AlwaysAllow()])
         self._openapi = None
         self._compactor: asyncio.Task | None = None
 
@@ -156,12 +164,12 @@ class APIServer:
 
     async def route(self, req: Request, send) -> None:
         info = parse(req.method, req.path, req.query)
-        user = self.auth.authenticate(req.headers)
+        user = self.authentication.authenticate(req)
         if user is None:
-            raise errors.APIError(401, "Unauthorized", "Unauthorized")
-        allowed, why = self.auth.authorize(user, info)
+            raise errors.unauthorized()
+        allowed, why = self.authorization.authorize(user, info)
         if not allowed:
-            raise errors.APIError(403, "Forbidden", why)
+            raise errors.request_forbidden(info, forbidden_message(user, info), why)
         req.scope["user"] = user
         if info.is_resource:
             await self.resource(req, send, info)

@@ -103,6 +103,25 @@ def forbidden(kind: Kind, name: str, why: str) -> APIError:
     return APIError(403, "Forbidden", f"{subject} is forbidden: {why}", _details(name, kind))
 
 
+def unauthorized() -> APIError:
+    return APIError(401, "Unauthorized", "Unauthorized")
+
+
+def request_forbidden(info, message: str, reason: str = "") -> APIError:
+    """403 for a request the authorizers refused (upstream's responsewriters.Forbidden): `message` says
+    who cannot do what, `reason` why, if an authorizer said."""
+    why = f"{message}: {reason}" if reason else message
+    if not info.is_resource:
+        return APIError(403, "Forbidden", f"forbidden: {why}", {})
+    qualified = f"{info.resource}.{info.group}" if info.group else info.resource
+    subject = f'{qualified} "{info.name}"' if info.name else qualified
+    details: dict = {"name": info.name} if info.name else {}
+    if info.group:
+        details["group"] = info.group
+    details["kind"] = info.resource
+    return APIError(403, "Forbidden", f"{subject} is forbidden: {why}", details)
+
+
 def bad_request(message: str) -> APIError:
     return APIError(400, "BadRequest", message)
 

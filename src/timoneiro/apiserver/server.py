@@ -11,6 +11,8 @@ import threading
 import uvicorn
 
 from timoneiro.apiserver.app import APIServer
+from timoneiro.apiserver.tls import PeerCertProtocol
+from timoneiro.client.config import ClientConfig
 
 
 def free_port() -> int:
@@ -21,14 +23,20 @@ def free_port() -> int:
 
 async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
                 started: asyncio.Future | None = None, stop: asyncio.Event | None = None,
-                controllers: bool = True) -> None:
-    """Start storage, the HTTP listener and (unless a cluster runs its controller manager elsewhere) the
-    controllers; run until `stop` is set (or forever)."""
-    api = APIServer(data_dir, f"{host}:{port}")
+                controllers: bool = True, secure: bool = True) -> None:
+    """Start storage, the HTTPS listener and (unless a cluster runs its controller manager elsewhere) the
+    controllers; run until `stop` is set (or forever). The PKI is made on first start (see pki.cluster)."""
+    url = server_url(host, port, secure)
+    api = APIServer(data_dir, f"{host}:{port}", secure=secure)
+    if secure:
+        api.pki.ensure(url)
     await api.start()
-    config = uvicorn.Config(api, host=host, port=port, loop="none", http="httptools", lifespan="off",
+    config = uvicorn.Config(api, host=host, port=port, loop="none", http=PeerCertProtocol, lifespan="off",
                             log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=120,
                             timeout_graceful_shutdown=1)
+    config.load()
+    if secure:
+        config.ssl = api.pki.server_context()
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
@@ -40,7 +48,7 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
     if controllers:
         from timoneiro.controllers.manager import ControllerManager
 
-        manager = ControllerManager(f"http://{host}:{port}")
+        manager = ControllerManager(api.pki.config("controller-manager.conf") if secure else url)
         await manager.start()
     if started is not None:
         started.set_result(api)
@@ -62,16 +70,22 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
         await api.stop()
 
 
+def server_url(host: str, port: int, secure: bool = True) -> str:
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    return f"{'https' if secure else 'http'}://{host}:{port}"
+
+
 class ServerThread:
     """An API server on its own event loop in a thread: how tests and `timoneiro up` embed one."""
 
     def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1",
-                 controllers: bool = True) -> None:
+                 controllers: bool = True, secure: bool = True) -> None:
         self.data_dir = data_dir
         self.controllers = controllers
+        self.secure = secure
         self.host = host
         self.port = port or free_port()
-        self.url = f"http://{host}:{self.port}"
+        self.url = server_url(host, self.port, secure)
         self.api: APIServer | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -100,10 +114,27 @@ class ServerThread:
         started.add_done_callback(on_started)
         try:
             self.loop.run_until_complete(serve(self.data_dir, self.host, self.port, started, self._stop,
-                                               self.controllers))
+                                               self.controllers, self.secure))
         except BaseException as e:  # surfaced to start()
             self._error = e
             self._ready.set()
+
+    @property
+    def admin(self) -> ClientConfig:
+        """Client settings of the cluster's administrator (admin.conf)."""
+        return self.config("admin.conf")
+
+    def config(self, kubeconfig: str) -> ClientConfig:
+        """Client settings of one of the kubeconfigs the server wrote (admin.conf, scheduler.conf...)."""
+        return self.api.pki.config(kubeconfig) if self.secure else ClientConfig(self.url)
+
+    def user(self, name: str, *groups: str, **validity) -> ClientConfig:
+        """Client settings with a new certificate for any user: how tests act as someone else."""
+        return self.api.pki.user_config(self.url, name, groups, **validity) if self.secure else ClientConfig(self.url)
+
+    def node(self, name: str) -> ClientConfig:
+        """A kubelet's client settings for node `name` (system:node:NAME in group system:nodes)."""
+        return self.api.pki.node_config(name, self.url) if self.secure else ClientConfig(self.url)
 
     def call(self, coro, timeout: float = 30):
         """Run a coroutine on the server's loop (tests reach storage this way, e.g. to compact)."""

@@ -16,7 +16,10 @@ def _server(args: argparse.Namespace) -> None:
     from timoneiro.apiserver.server import serve
 
     host, _, port = args.address.rpartition(":")
-    uvloop.run(serve(os.path.abspath(args.data_dir), host or "127.0.0.1", int(port), controllers=args.controllers))
+    directory = os.path.abspath(args.data_dir)
+    if args.secure:
+        print(f"The administrator's kubeconfig: {os.path.join(directory, 'admin.conf')}", flush=True)
+    uvloop.run(serve(directory, host or "127.0.0.1", int(port), controllers=args.controllers, secure=args.secure))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     server.add_argument("--address", default="127.0.0.1:6443", help="HOST:PORT to listen on")
     server.add_argument("--no-controllers", dest="controllers", action="store_false",
                         help="run the API server alone, as kube-apiserver (no controller manager beside it)")
+    server.add_argument("--no-security", dest="secure", action="store_false",
+                        help="serve plain HTTP where every request is the superuser: only to measure what "
+                             "TLS, authentication and authorization cost, never for a cluster anyone uses")
     server.set_defaults(func=_server)
     for command in (up, down, status, cluster):
         command.register(sub)

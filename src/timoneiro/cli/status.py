@@ -35,7 +35,7 @@ def _status(args: argparse.Namespace) -> int:
               f"Data dir:    {directory}\n"
               "Processes:   " + ", ".join(f"{p.role} {p.pid}" for p in state.procs if p.alive()))
     try:
-        nodes = _nodes(state.url)
+        nodes = _nodes(directory)
     except Exception as e:  # the table is a bonus: the processes above are what "running" means
         out.print(f"Nodes: the API server did not answer: {e}")
         return 1
@@ -44,14 +44,15 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _nodes(url: str) -> list[dict]:
+def _nodes(directory: str) -> list[dict]:
     import asyncio
 
     from timoneiro.client import Client
     from timoneiro.client.resources import NODES
+    from timoneiro.pki.cluster import ClusterPKI
 
     async def fetch() -> list[dict]:
-        async with Client(url) as client:
+        async with Client(ClusterPKI(directory).config("admin.conf")) as client:
             return (await client.list(NODES))["items"]
 
     return asyncio.run(fetch())

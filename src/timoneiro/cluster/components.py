@@ -13,18 +13,24 @@ from timoneiro.cluster.names import NodeSpec
 from timoneiro.cluster.progress import Notifier
 from timoneiro.controllers.manager import ControllerManager
 from timoneiro.kubelet import Kubelet
+from timoneiro.pki.cluster import ClusterPKI
 from timoneiro.scheduler import Scheduler
 
 SERVER_WAIT = 300.0  # as long as `up` waits
 
 
 class Components:
-    def __init__(self, url: str, nodes: list[NodeSpec]) -> None:
+    """Each with its own identity, from the kubeconfigs of the cluster's PKI: controller-manager.conf,
+    scheduler.conf, and kubelets/NODE.conf."""
+
+    def __init__(self, url: str, pki: ClusterPKI, nodes: list[NodeSpec]) -> None:
         self.url = url
         # the manager is named for its node, so that after a crash a restart holds its own Lease at once
         host = next((node.name for node in nodes if node.control_plane), "control-plane")
-        self.control_plane = [ControllerManager(url, identity=host), Scheduler(url)]
-        self.kubelets = {node.name: Kubelet(url, node.name, control_plane=node.control_plane, taints=node.taints,
+        self.control_plane = [ControllerManager(pki.config("controller-manager.conf"), identity=host),
+                              Scheduler(pki.config("scheduler.conf"))]
+        self.kubelets = {node.name: Kubelet(pki.node_config(node.name, url), node.name,
+                                            control_plane=node.control_plane, taints=node.taints,
                                             pod_cidr=node.pod_cidr) for node in nodes}
 
     async def start(self, notify: Notifier) -> None:
@@ -46,13 +52,15 @@ class Components:
         await asyncio.gather(*(part.stop() for part in parts), return_exceptions=True)
 
 
-async def run_components(cluster: str, url: str, nodes: list[NodeSpec], notify: Notifier) -> None:
-    """Start; once every node is Ready, point kubectl at the cluster (here, where the client code is loaded
-    already, rather than in `up`) and report `ready`; run until cancelled; stop in either case."""
-    components = Components(url, nodes)
+async def run_components(cluster: str, url: str, data_dir: str, nodes: list[NodeSpec], notify: Notifier) -> None:
+    """Start; once every node is Ready, point kubectl at the cluster as its administrator (here, where the
+    client code is loaded already, rather than in `up`) and report `ready`; run until cancelled; stop in
+    either case."""
+    pki = ClusterPKI(data_dir)
+    components = Components(url, pki, nodes)
     try:
         await components.start(notify)
-        await asyncio.to_thread(add_context, cluster, url)
+        await asyncio.to_thread(add_context, cluster, url, pki.config("admin.conf"))
         notify.send("ready")
         await asyncio.Future()
     finally:

@@ -37,10 +37,12 @@ def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int |
     # The components process is forked first, so that its imports run while this one loads the API server's.
     components = _fork("components", _components, notify, name, specs, url_r, url_w)
     os.close(url_r)
-    from timoneiro.apiserver.server import free_port
+    from timoneiro.apiserver.server import free_port, server_url
+    from timoneiro.pki.cluster import ClusterPKI
 
-    url = f"http://{HOST}:{port or free_port()}"
-    os.write(url_w, url.encode())
+    url = server_url(HOST, port or free_port())
+    ClusterPKI(data_dir).ensure(url)  # before the components process reads its kubeconfigs
+    os.write(url_w, f"{url}\n{data_dir}".encode())
     os.close(url_w)
     apiserver = _fork("apiserver", _apiserver, notify, data_dir, url)
     ClusterState(name, url, [s.name for s in specs], [Proc.of("supervisor", os.getpid()), apiserver, components]
@@ -116,11 +118,12 @@ def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, 
     from timoneiro.cluster.components import run_components
 
     os.close(url_w)
-    url = os.read(url_r, 256).decode()
+    message = os.read(url_r, 4096).decode()
     os.close(url_r)
-    if not url:
+    if not message:
         raise RuntimeError("the supervisor exited before it chose the API server's address")
-    uvloop.run(_until_signalled(run_components(name, url, nodes, notify)))
+    url, data_dir = message.split("\n", 1)
+    uvloop.run(_until_signalled(run_components(name, url, data_dir, nodes, notify)))
 
 
 async def _until_signalled(work: Coroutine[None, None, None]) -> None:
