@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -61,6 +62,8 @@ class APIServer:
         self.generic.after_write.append(self.crds.on_write)
         self.authentication = Authentication([X509Authenticator()] if secure else [Everyone()])
         self.authorization = Authorization([AlwaysAllow()])
+        # create-only kinds answered rather than stored, by (group, plural): see Handlers.review
+        self.reviews: dict[tuple[str, str], Callable[[Context, dict], Awaitable[dict]]] = {}
         self._openapi = None
         self._compactor: asyncio.Task | None = None
 
@@ -237,6 +240,8 @@ class APIServer:
             req._body = orjson.dumps(body)
             await self.subresources.bind(req, send, pods, h.context(req, info, pods),
                                          ((body or {}).get("metadata") or {}).get("name", ""))
+        elif verb == "create" and (kind.group, kind.plural) in self.reviews:
+            await h.review(req, send, info, kind, self.reviews[(kind.group, kind.plural)])
         elif verb == "create":
             await h.create(req, send, info, kind)
         elif verb == "update":

@@ -7,7 +7,7 @@ preconditions, finalizers, graceful deletion, dry-run, managed fields) is the sa
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -19,6 +19,8 @@ from timoneiro.storage.cache import Entry, WatchCache
 from timoneiro.storage.interface import KeyExists, KeyNotFound, RevisionConflict, Store
 
 Hook = Callable[["Context", Kind, dict, dict | None], None]
+AsyncHook = Callable[["Context", Kind, dict, dict | None], Awaitable[None]]
+DeleteHook = Callable[["Context", Kind, dict], None]
 
 
 @dataclass
@@ -70,6 +72,10 @@ class GenericStore:
         # admission-like hooks: (ctx, kind, new, old) -> None, raising APIError to refuse
         self.mutators: list[Hook] = []
         self.validators: list[Hook] = []
+        # validating admission that must wait on something (a quota's status update), after the others
+        self.async_validators: list[AsyncHook] = []
+        # admission of deletes: (ctx, kind, the object as stored), raising APIError to refuse
+        self.delete_validators: list[DeleteHook] = []
         # called with (kind, new, old) for writes that change how a kind is served (CRDs)
         self.after_write: list[Callable[[Kind, dict | None, dict | None], None]] = []
 
@@ -125,6 +131,8 @@ class GenericStore:
             raise errors.invalid(kind, m.get("name", ""), errs)
         for hook in self.validators:
             hook(ctx, kind, obj, None)
+        for async_hook in self.async_validators:
+            await async_hook(ctx, kind, obj, None)
         key = kind.key(ctx.namespace, m["name"])
         if ctx.dry_run:
             if self.cache.get(key) is not None:
@@ -194,8 +202,12 @@ class GenericStore:
                 raise errors.invalid(kind, name, errs)
             for hook in self.validators:
                 hook(ctx, kind, new, old)
-            if _same(new, old) or ctx.dry_run:
-                return (old if not ctx.dry_run else new), False
+            if _same(new, old) and not ctx.dry_run:
+                return old, False
+            for async_hook in self.async_validators:  # they see ctx.dry_run: a dry run must not charge
+                await async_hook(ctx, kind, new, old)
+            if ctx.dry_run:
+                return new, False
             m = new["metadata"]
             if m.get("deletionTimestamp") and not m.get("finalizers") and _deletable(kind, new):
                 return await self._remove(kind, key, entry.rev, new), False
@@ -250,6 +262,8 @@ class GenericStore:
             if entry is None:
                 raise errors.not_found(kind, name)
             obj = self.to_version(kind, decode(entry))
+            for hook in self.delete_validators:
+                hook(ctx, kind, obj)
             m = obj["metadata"]
             if opts.uid and opts.uid != m.get("uid"):
                 raise errors.conflict(kind, name, f"Precondition failed: UID in precondition: {opts.uid}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import orjson
@@ -278,6 +279,21 @@ class Handlers:
         obj = await self.decode_body(req, kind, ctx)
         obj = await self.generic.create(ctx, kind, obj)
         await self.send_object(req, send, 201, kind, obj, ctx)
+
+    async def review(self, req: Request, send, info: RequestInfo, kind: Kind,
+                     answer: Callable[[Context, dict], Awaitable[dict]]) -> None:
+        """A create-only kind that is answered, not stored (access reviews, token reviews): the object sent
+        comes back, defaulted and validated, with what `answer` fills in (its status)."""
+        if info.name:
+            raise errors.method_not_supported(kind, "create")
+        ctx = self.context(req, info, kind)
+        obj = await self.decode_body(req, kind, ctx)
+        obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
+        kind.strategy.default(kind, obj)
+        errs = kind.strategy.validate(kind, obj)
+        if errs:
+            raise errors.invalid(kind, obj.get("metadata", {}).get("name", ""), errs)
+        await self.send_object(req, send, 201, kind, await answer(ctx, obj), ctx)
 
     async def update(self, req: Request, send, info: RequestInfo, kind: Kind) -> None:
         ctx = self.context(req, info, kind)

@@ -18,6 +18,9 @@ from timoneiro.client.workqueue import WorkQueue, default_rate_limiter, run_work
 class Controller:
     name = "controller"
     workers = 1
+    # the kube-system ServiceAccount whose credentials the controller acts with, named as upstream's
+    # controller manager names it (--use-service-account-credentials), e.g. "replicaset-controller"
+    service_account = ""
 
     def __init__(self, client: Client, informers: InformerFactory) -> None:
         self.client = client
