@@ -14,11 +14,9 @@ from timoneiro import KUBERNETES_VERSION
 from timoneiro.api.builtin import builtin_registry
 from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import discovery, errors, watch
-from timoneiro.apiserver.admission import (
-    NamespaceLifecycle,
-    ServiceAddresses,
-    refuse_protected_namespace_delete,
-)
+from timoneiro.apiserver.admission import chain as admission
+from timoneiro.apiserver.admission.namespace import refuse_protected_namespace_delete
+from timoneiro.apiserver.admission.service_addresses import ServiceAddresses
 from timoneiro.apiserver.authn import Authentication, Everyone
 from timoneiro.apiserver.authn.x509 import X509Authenticator
 from timoneiro.apiserver.authz import AlwaysAllow, Authorization, forbidden_message
@@ -58,7 +56,7 @@ class APIServer:
         self.subresources = Subresources(self)
         self.crds = CRDServing(self)
         self.service_addresses = ServiceAddresses(self.cache)
-        self.generic.mutators += [NamespaceLifecycle(self.cache), self.service_addresses, self.crds.mutate]
+        admission.install(self)
         self.generic.after_write.append(self.crds.on_write)
         self.authentication = Authentication([X509Authenticator()] if secure else [Everyone()])
         self.authorization = Authorization([AlwaysAllow()])

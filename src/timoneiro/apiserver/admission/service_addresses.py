@@ -1,5 +1,4 @@
-"""Admission steps in the write path. Namespace lifecycle and Service address allocation live here;
-authentication, authorization and the remaining admission plugins come with the security work."""
+"""Service address allocation: cluster IPs from the service CIDR and node ports from 30000-32767."""
 
 from __future__ import annotations
 
@@ -15,24 +14,7 @@ from timoneiro.apiserver.generic import Context, decode
 if TYPE_CHECKING:
     from timoneiro.storage.cache import WatchCache
 
-PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 NODE_PORTS = range(30000, 32768)
-
-
-class NamespaceLifecycle:
-    """Refuse objects in namespaces that do not exist or are being deleted."""
-
-    def __init__(self, cache: WatchCache) -> None:
-        self.cache = cache
-
-    def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
-        if old is not None or not kind.namespaced or not ctx.namespace:
-            return
-        entry = self.cache.get(f"/core/namespaces/{ctx.namespace}")
-        if entry is None:
-            raise errors.namespace_not_found(ctx.namespace)
-        if b'"deletionTimestamp"' in entry.data and decode(entry)["metadata"].get("deletionTimestamp"):
-            raise errors.namespace_terminating(kind, new["metadata"].get("name", ""), ctx.namespace)
 
 
 class ServiceAddresses:
@@ -171,8 +153,3 @@ class ServiceAddresses:
             ips.update(ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and ip != "None")
             ports.update(p["nodePort"] for p in spec.get("ports") or [] if p.get("nodePort"))
         return ips, ports
-
-
-def refuse_protected_namespace_delete(kind: Kind, name: str) -> None:
-    if kind.kind == "Namespace" and not kind.group and name in PROTECTED_NAMESPACES:
-        raise errors.forbidden(kind, name, "this namespace may not be deleted")
