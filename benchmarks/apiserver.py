@@ -1,10 +1,14 @@
-"""API server benchmark: throughput and latency of create, get, list, update and watch fan-out over HTTP.
+"""API server benchmark: throughput and latency of create, get, list, update and watch fan-out.
 
     python benchmarks/apiserver.py [--pods 10000] [--memory-pods 100000] [--concurrency 32]
 
-The server runs alone in its own process, as kube-apiserver does (no controller manager beside it). Two clients drive it with N concurrent requests:
-aiohttp (a Python asyncio client, as the issue's reference figures used) and wrk (a C client, installed
-from Debian if missing), whose figures show what the server itself sustains on the same cores.
+The server runs alone in its own process, as kube-apiserver does (no controller manager beside it). Two
+clients drive it with N concurrent requests: aiohttp (a Python asyncio client, as the issue's reference
+figures used) over HTTPS with admin.conf's client certificate, the way every client reaches a cluster; and
+wrk (a C client, installed from Debian if missing), whose figures show what the server itself sustains on
+the same cores. wrk cannot present a client certificate, so its figures come from a server run with
+--no-security (plain HTTP, everyone the superuser); benchmarks/security.py measures what TLS and
+authentication cost on top.
 """
 
 from __future__ import annotations
@@ -12,10 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +25,9 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from timoneiro.apiserver.server import free_port  # noqa: E402
+from server_process import ServerProcess, session  # noqa: E402
+from timoneiro.client import ClientConfig  # noqa: E402
+from wrk_client import NAME, creating, wrk  # noqa: E402
 
 
 def pod(name: str, ns: str) -> dict:
@@ -80,9 +83,8 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def bench(base: str, args: argparse.Namespace, pid: int) -> None:
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(base, connector=conn) as s:
+async def bench(config: ClientConfig, args: argparse.Namespace, pid: int) -> None:
+    async with session(config) as s:
         async def create_ns(name: str) -> None:
             async with s.post("/api/v1/namespaces", json={"metadata": {"name": name}}) as r:
                 await check(r, 201)
@@ -133,7 +135,7 @@ async def bench(base: str, args: argparse.Namespace, pid: int) -> None:
             print(f"{label:<28} {statistics.median(lat) * 1000:>9.1f} ms median   {max(lat) * 1000:7.1f} ms max"
                   f"   ({items} items, {len(body) / 1e6:.1f} MB)", flush=True)
 
-        await watch_fanout(base, args.watchers)
+        await watch_fanout(config, args.watchers)
         print(f"{'server RSS':<28} {rss_mb(pid):>9.0f} MB with {n + 1000} pods stored", flush=True)
         if args.memory_pods > n + 1000:
             extra = args.memory_pods - n - 1000
@@ -147,10 +149,9 @@ async def bench(base: str, args: argparse.Namespace, pid: int) -> None:
             print(f"{'server RSS':<28} {rss_mb(pid):>9.0f} MB with {args.memory_pods} pods stored", flush=True)
 
 
-async def watch_fanout(base: str, watchers: int) -> None:
+async def watch_fanout(config: ClientConfig, watchers: int) -> None:
     """Open N watches, make one write, and time how long each watcher takes to see it."""
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(base, connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as s:
+    async with session(config, timeout=aiohttp.ClientTimeout(total=120)) as s:
         async with s.get("/api/v1/namespaces/small/configmaps") as r:
             rv = orjson.loads(await r.read())["metadata"]["resourceVersion"]
         seen: list[float] = []
@@ -180,70 +181,27 @@ async def watch_fanout(base: str, watchers: int) -> None:
               f"   p99 {lat[int(0.99 * len(lat))] * 1000:.1f} ms   last {lat[-1] * 1000:.1f} ms", flush=True)
 
 
-WRK_CREATE = """
-counter = 0
-request = function()
-  counter = counter + 1
-  local body = '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"wrk-' .. counter .. '","namespace":"wrk",'
-    .. '"labels":{"app":"bench"}},"spec":{"containers":[{"name":"app","image":"registry.example/bench/app:1.2.3",'
-    .. '"ports":[{"containerPort":8080}],"resources":{"requests":{"cpu":"100m","memory":"128Mi"}}}]}}'
-  return wrk.format("POST", "/api/v1/namespaces/wrk/pods", {["Content-Type"]="application/json"}, body)
-end
-"""
-
-
-def wrk(base: str, concurrency: int, seconds: int, path: str, script: str | None = None) -> str:
-    """Run wrk (installing it from Debian if it is missing) and summarise its figures."""
-    if shutil.which("wrk") is None:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
-    args = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        if script:
-            lua.write(script)
-            lua.flush()
-            args += ["-s", lua.name]
-        out = subprocess.run(args + [base + path], capture_output=True, text=True, check=True).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"50%\s+([\d.]+\w+)", out)
-    p99 = re.search(r"99%\s+([\d.]+\w+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return (f"{float(rate.group(1)):>9.0f} req/s   p50 {p50.group(1):>8}   p99 {p99.group(1):>8}"
-            + (f"   ({errors.group(1)} errors)" if errors else ""))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=10000)
     parser.add_argument("--memory-pods", type=int, default=100000, help="pods stored for the memory figure")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--watchers", type=int, default=1000)
+    parser.add_argument("--wrk-seconds", type=int, default=10)
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        server = subprocess.Popen([sys.executable, "-m", "timoneiro", "server", "--data-dir", data,
-                                   "--address", f"127.0.0.1:{port}", "--no-controllers"])
-        try:
-            base = f"http://127.0.0.1:{port}"
-            import httpx
+    print(f"timoneiro API server, {os.cpu_count()} cores, {args.concurrency} concurrent requests", flush=True)
+    with tempfile.TemporaryDirectory() as data, ServerProcess(data, secure=False, controllers=False) as plain:
+        import httpx
 
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the API server did not start")
-                try:
-                    if httpx.get(base + "/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
-            print(f"timoneiro API server, {os.cpu_count()} cores, {args.concurrency} concurrent requests", flush=True)
-            httpx.post(base + "/api/v1/namespaces", json={"metadata": {"name": "wrk"}}).raise_for_status()
-            print(f"{'create pod (wrk)':<28} {wrk(base, args.concurrency, 10, '/', WRK_CREATE)}", flush=True)
-            print(f"{'get pod (wrk)':<28} {wrk(base, args.concurrency, 10, '/api/v1/namespaces/wrk/pods/wrk-100')}",
-                  flush=True)
-            asyncio.run(bench(base, args, server.pid))
-        finally:
-            server.terminate()
-            server.wait(10)
+        httpx.post(plain.url + "/api/v1/namespaces", json={"metadata": {"name": "wrk"}}).raise_for_status()
+        create = creating("/api/v1/namespaces/wrk/pods", pod(f"wrk-{NAME}", "wrk"))
+        for label, path, script in (("create pod", "/", create),
+                                    ("get pod", "/api/v1/namespaces/wrk/pods/wrk-100", None)):
+            figures = wrk(plain.url + path, args.concurrency, args.wrk_seconds, script)
+            print(f"{label + ' (wrk, plain HTTP)':<28} {figures.summary()}", flush=True)
+    with tempfile.TemporaryDirectory() as data, ServerProcess(data, controllers=False) as server:
+        print("aiohttp over HTTPS, as kubernetes-admin (admin.conf's client certificate):", flush=True)
+        asyncio.run(bench(server.admin, args, server.pid))
 
 
 if __name__ == "__main__":

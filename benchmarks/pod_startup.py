@@ -2,8 +2,9 @@
 
     python benchmarks/pod_startup.py [--nodes 4] [--pods 1000] [--concurrency 32]
 
-An API server (a ServerThread) and a few kubelets with the simulated runtime at zero start latency run
-in this process. Pods are created with spec.nodeName set (no scheduler in the way), first one at a time
+An API server (a ServerThread, HTTPS) and a few kubelets with the simulated runtime at zero start latency
+run in this process, each kubelet with its own node's client certificate (kubelets/NODE.conf), the benchmark
+as the administrator (admin.conf). Pods are created with spec.nodeName set (no scheduler in the way), first one at a time
 (the latency of the path alone: watch event, pod worker, runtime, status write, watch event), then
 `--pods` of them with `--concurrency` creates in flight (the latency under load, and the throughput).
 """
@@ -96,15 +97,15 @@ def report(label: str, latencies: list[float], elapsed: float) -> None:
           f"mean {statistics.fmean(ordered) * 1000:6.1f} ms   {len(ordered) / elapsed:7.0f} pods/s", flush=True)
 
 
-async def run(url: str, node_count: int, pods: int, concurrency: int) -> None:
+async def run(server: ServerThread, node_count: int, pods: int, concurrency: int) -> None:
     room = {"pods": str(pods // node_count + 200)}  # more than the default 110 pods a node, and
-    kubelets = [Kubelet(url, f"bench-{i}", capacity=room, pod_cidr=f"10.{100 + i}.0.0/16")  # addresses
-                for i in range(node_count)]
+    kubelets = [Kubelet(server.node(f"bench-{i}"), f"bench-{i}", capacity=room,  # addresses
+                        pod_cidr=f"10.{100 + i}.0.0/16") for i in range(node_count)]
     began = time.perf_counter()
     await asyncio.gather(*(k.start() for k in kubelets))
     print(f"{node_count} kubelets started in {(time.perf_counter() - began) * 1000:.0f} ms", flush=True)
     nodes = [k.node_name for k in kubelets]
-    async with Client(url) as client:
+    async with Client(server.admin) as client:
         watch = RunningWatch(client)
         await watch.start()
         try:
@@ -128,7 +129,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="timoneiro-bench-") as data:
         server = ServerThread(data).start()
         try:
-            asyncio.run(run(server.url, args.nodes, args.pods, args.concurrency))
+            asyncio.run(run(server, args.nodes, args.pods, args.concurrency))
         finally:
             server.stop()
 

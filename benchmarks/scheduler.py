@@ -2,7 +2,8 @@
 
     python benchmarks/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]
 
-The API server runs in its own process (as in production); the scheduler runs in this one, on uvloop. Three runs:
+The API server runs in its own process (as in production), over HTTPS; the scheduler runs in this one, on
+uvloop, as system:kube-scheduler (scheduler.conf); the benchmark's own requests use admin.conf. Three runs:
 
   cycles   the scheduling cycles alone (filter, score, assume) on the same nodes, without the API server
   backlog  --pods pending pods are created first, then the scheduler starts: how fast it drains them.
@@ -20,14 +21,13 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from timoneiro.apiserver.server import free_port  # noqa: E402
-from timoneiro.client import ApiError, Client  # noqa: E402
+from server_process import ServerProcess, cpu_seconds  # noqa: E402
+from timoneiro.client import ApiError, Client, ClientConfig  # noqa: E402
 from timoneiro.client.informer import Informer  # noqa: E402
 from timoneiro.client.resources import LEASES, NAMESPACES, NODES, PODS  # noqa: E402
 from timoneiro.scheduler import Scheduler  # noqa: E402
@@ -105,9 +105,9 @@ async def heartbeats(client: Client, n: int, concurrency: int) -> None:
         await parallel(n, concurrency, renew)
 
 
-def kubelets(base: str, n: int, concurrency: int) -> None:
+def kubelets(config: ClientConfig, n: int, concurrency: int) -> None:
     async def run() -> None:
-        async with Client(base) as client:
+        async with Client(config) as client:
             await heartbeats(client, n, concurrency)
     asyncio.run(run())
 
@@ -173,19 +173,14 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def bench(base: str, args: argparse.Namespace, server_pid: int) -> None:
-    async with Client(base) as client:
+async def bench(server: ServerProcess, args: argparse.Namespace) -> None:
+    server_pid = server.pid
+    async with Client(server.admin) as client:
         await client.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
         t0 = time.perf_counter()
         await create_nodes(client, args.nodes, args.concurrency)
         kubelet_process = multiprocessing.get_context("spawn").Process(
-            target=kubelets, args=(base, args.nodes, args.concurrency), daemon=True)
+            target=kubelets, args=(server.admin, args.nodes, args.concurrency), daemon=True)
         kubelet_process.start()
         print(f"{args.nodes} nodes created in {time.perf_counter() - t0:.1f}s", flush=True)
 
@@ -205,7 +200,7 @@ async def bench(base: str, args: argparse.Namespace, server_pid: int) -> None:
         await create("backlog", backlog)
         print(f"{args.pods} pending pods created in {time.perf_counter() - t0:.1f}s "
               f"({args.pods / (time.perf_counter() - t0):.0f}/s)", flush=True)
-        scheduler = Scheduler(base)
+        scheduler = Scheduler(server.config("scheduler.conf"))
         started = time.perf_counter()
         server_cpu, own_cpu = cpu_seconds(server_pid), time.process_time()
         await scheduler.start()
@@ -247,26 +242,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"timoneiro scheduler, {os.cpu_count()} cores, {args.nodes} nodes, {args.pods} pods", flush=True)
     cycles_alone(args.nodes, min(args.pods, 2000))
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        server = subprocess.Popen([sys.executable, "-m", "timoneiro", "server", "--data-dir", data,
-                                   "--address", f"127.0.0.1:{port}"])
-        try:
-            import httpx
+    with tempfile.TemporaryDirectory() as data, ServerProcess(data) as server:
+        import uvloop
 
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if httpx.get(base + "/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
-            import uvloop
-
-            uvloop.run(bench(base, args, server.pid))
-        finally:
-            server.terminate()
-            server.wait(30)
+        uvloop.run(bench(server, args))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,16 @@ class Kubectl:
         return json.loads(self(*args, "-o", "json"))
 
 
+def add_default_service_account(srv: ServerThread, namespace: str = "default") -> None:
+    """What the serviceaccount controller does for each namespace, for a server run without controllers:
+    ServiceAccount admission refuses pods until their namespace has its `default` account."""
+    api = Api(srv.admin)
+    try:
+        api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": "default"}})
+    finally:
+        api.close()
+
+
 @pytest.fixture
 def server(tmp_path: Path):
     srv = ServerThread(str(tmp_path / "data")).start()

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from conftest import add_default_service_account
 from timoneiro.apiserver.server import ServerThread, free_port
 from timoneiro.client import ApiError, Client, ClientConfig, Resource, TransportError
 from timoneiro.client.kubeconfig import KubeconfigError, load_kubeconfig, merge_kubeconfig
@@ -27,6 +28,7 @@ NS = "default"
 def server(tmp_path):
     """A server without controllers: these tests count and watch objects that only they write."""
     srv = ServerThread(str(tmp_path / "data"), controllers=False).start()
+    add_default_service_account(srv)
     yield srv
     srv.stop()
 

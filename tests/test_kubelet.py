@@ -162,7 +162,11 @@ async def test_pod_runs(client, kubelet):
     assert b["image"] == "docker.io/library/nginx:1.27" and b["imageID"].startswith("docker.io/library/nginx@sha256:")
     assert b["containerID"].startswith("sim://") and b["ready"] and b["started"] and b["restartCount"] == 0
     assert "startedAt" in b["state"]["running"] and b["lastState"] == {}
-    assert b["volumeMounts"] == [{"name": "v", "mountPath": "/v", "readOnly": True, "recursiveReadOnly": "Disabled"}]
+    token = running["spec"]["volumes"][1]["name"]  # ServiceAccount admission's kube-api-access-XXXXX
+    assert b["volumeMounts"] == [
+        {"name": "v", "mountPath": "/v", "readOnly": True, "recursiveReadOnly": "Disabled"},
+        {"name": token, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": True,
+         "recursiveReadOnly": "Disabled"}]
 
 
 async def test_pods_get_distinct_addresses(client, kubelet):

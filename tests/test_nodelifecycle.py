@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from controller_testing import Api, eventually, tuned_server
+from timoneiro.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds
 from timoneiro.controllers.nodelifecycle import NodeLifecycleController
-from timoneiro.controllers.taint_eviction import TaintEvictionController
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 PODS = "/api/v1/namespaces/default/pods"
@@ -21,11 +21,12 @@ PODS = "/api/v1/namespaces/default/pods"
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    """A server whose node controller judges nodes after 1.5s and evicts pods tolerating for 2s."""
+    """A server whose node controller judges nodes after 1.5s, and whose pods tolerate unreachable and
+    not-ready nodes for 2s unless they say otherwise."""
     with tuned_server(tmp_path, monkeypatch, {
             NodeLifecycleController: {"grace_period": 1.5, "startup_grace_period": 1.5, "monitor_period": 0.1,
                                       "eviction_rate": 100.0},
-            TaintEvictionController: {"default_toleration_seconds": 2}}) as srv:
+            DefaultTolerationSeconds: {"not_ready_seconds": 2, "unreachable_seconds": 2}}) as srv:
         yield srv
 
 

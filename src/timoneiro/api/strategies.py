@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from timoneiro.api.certificates import CertificateSigningRequestStrategy
 from timoneiro.api.kinds import Kind, Strategy, _validation
 
 
@@ -167,6 +168,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "DaemonSet"): DaemonSetStrategy(),
     ("batch", "Job"): JobStrategy(),
+    ("certificates.k8s.io", "CertificateSigningRequest"): CertificateSigningRequestStrategy(),
 }
 
 

@@ -13,21 +13,36 @@ import orjson
 from timoneiro import KUBERNETES_VERSION
 from timoneiro.api.builtin import builtin_registry
 from timoneiro.api.kinds import Kind
-from timoneiro.apiserver import discovery, errors, watch
+from timoneiro.api.openapi.v2proto import negotiate as openapi_v2_media_type
+from timoneiro.apiserver import clusterinfo, csr, discovery, errors, tokenreview, watch
 from timoneiro.apiserver.admission import chain as admission
 from timoneiro.apiserver.admission.namespace import refuse_protected_namespace_delete
+from timoneiro.apiserver.admission.priority import system_priority_classes
 from timoneiro.apiserver.admission.service_addresses import ServiceAddresses
 from timoneiro.apiserver.authn import Authentication, Everyone
+from timoneiro.apiserver.authn.bootstrap import BootstrapTokenAuthenticator
+from timoneiro.apiserver.authn.impersonation import impersonate
+from timoneiro.apiserver.authn.serviceaccount import ServiceAccountAuthenticator, ServiceAccountTokens
+from timoneiro.apiserver.authn.tokenfile import TokenFileAuthenticator
 from timoneiro.apiserver.authn.x509 import X509Authenticator
-from timoneiro.apiserver.authz import AlwaysAllow, Authorization, forbidden_message
+from timoneiro.apiserver.authz import AlwaysAllow, Authorization, attributes, forbidden_message
+from timoneiro.apiserver.authz.bootstrap_policy import reconcile as reconcile_rbac_policy
+from timoneiro.apiserver.authz.escalation import EscalationCheck
+from timoneiro.apiserver.authz.modes import DEFAULT_MODE, authorization_chain
+from timoneiro.apiserver.authz.rbac import RBACAuthorizer
+from timoneiro.apiserver.authz.reviews import install as install_access_reviews
 from timoneiro.apiserver.crds import CRDServing
 from timoneiro.apiserver.generic import Context, GenericStore
 from timoneiro.apiserver.handlers import Handlers
 from timoneiro.apiserver.http import BodyError, Request, respond, respond_error, respond_object
+from timoneiro.apiserver.oidc import CONFIG_PATH, JWKS_PATH, IssuerDiscovery
 from timoneiro.apiserver.requestinfo import RequestInfo, parse
 from timoneiro.apiserver.subresources import Subresources
+from timoneiro.apiserver.tokenrequest import TokenRequests
 from timoneiro.pki.cluster import ClusterPKI
+from timoneiro.storage import encryption
 from timoneiro.storage.cache import WatchCache
+from timoneiro.storage.interface import Undecodable
 from timoneiro.storage.sqlite import SQLiteStore
 
 log = logging.getLogger("timoneiro.apiserver")
@@ -38,14 +53,23 @@ AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryL
 
 
 class APIServer:
-    def __init__(self, data_dir: str, address: str = "127.0.0.1:6443", *, secure: bool = True) -> None:
+    def __init__(self, data_dir: str, address: str = "127.0.0.1:6443", *, secure: bool = True,
+                 encryption_provider_config: str | None = None, token_auth_file: str | None = None,
+                 authorization_mode: str = DEFAULT_MODE) -> None:
         """`secure`: HTTPS with the cluster PKI under data_dir, and every request authenticated and
-        authorized; else (only to measure what that costs) plain HTTP where everyone is the superuser."""
+        authorized; else (only to measure what that costs) plain HTTP where everyone is the superuser.
+        `encryption_provider_config`: an EncryptionConfiguration file (encryption at rest); a secure server
+        without one encrypts Secrets with the key in DATA_DIR/pki/encryption-config.yaml (made once).
+        `token_auth_file`: static bearer tokens (kube-apiserver's --token-auth-file).
+        `authorization_mode`: kube-apiserver's --authorization-mode, e.g. "Node,RBAC"."""
         self.data_dir = data_dir
         self.address = address
         self.secure = secure
         self.pki = ClusterPKI(data_dir)
-        self.store = SQLiteStore(os.path.join(data_dir, "state.db"))
+        if encryption_provider_config is None and secure:
+            encryption_provider_config = encryption.ensure_default(data_dir)
+        transformers = encryption.load(encryption_provider_config) if encryption_provider_config else None
+        self.store = SQLiteStore(os.path.join(data_dir, "state.db"), transformers)
         self.registry = builtin_registry()
         self._by_storage: dict[str, Kind] = {}
         self.registry.listeners.append(self._index_storage)
@@ -57,11 +81,26 @@ class APIServer:
         self.crds = CRDServing(self)
         self.service_addresses = ServiceAddresses(self.cache)
         admission.install(self)
+        csr.install(self)
         self.generic.after_write.append(self.crds.on_write)
-        self.authentication = Authentication([X509Authenticator()] if secure else [Everyone()])
-        self.authorization = Authorization([AlwaysAllow()])
+        self.service_accounts = ServiceAccountTokens(self.pki.service_account_key())
+        static_tokens = [TokenFileAuthenticator(token_auth_file)] if token_auth_file else []
+        self.authentication = Authentication([X509Authenticator(), *static_tokens,
+                                              ServiceAccountAuthenticator(self.service_accounts, self.cache),
+                                              BootstrapTokenAuthenticator(self.cache)]
+                                             if secure else [Everyone()])
+        self.rbac = RBACAuthorizer(self.cache)
+        self.authorization = authorization_chain(self, authorization_mode) if secure else \
+            Authorization([AlwaysAllow()])
+        self.generic.validators.append(EscalationCheck(self.rbac, self.authorization, self.registry))
         # create-only kinds answered rather than stored, by (group, plural): see Handlers.review
         self.reviews: dict[tuple[str, str], Callable[[Context, dict], Awaitable[dict]]] = {}
+        tokenreview.install(self)
+        install_access_reviews(self)
+        self.token_requests = TokenRequests(self)
+        host, _, port = address.rpartition(":")
+        external = host if host not in ("", "0.0.0.0") else "127.0.0.1"
+        self.issuer_discovery = IssuerDiscovery(self.service_accounts, f"{external}:{port}")
         self._openapi = None
         self._compactor: asyncio.Task | None = None
 
@@ -75,10 +114,12 @@ class APIServer:
         self._compactor = asyncio.get_running_loop().create_task(self._compact_periodically())
 
     async def _bootstrap(self) -> None:
-        """What kube-apiserver creates for itself: the system namespaces and the kubernetes Service."""
+        """What kube-apiserver creates for itself: the system namespaces, the default RBAC policy, the kubernetes
+        Service and the system PriorityClasses."""
         namespaces = self.registry.get("", "v1", "namespaces")
         for name in BOOTSTRAP_NAMESPACES:
             await self._ensure(namespaces, None, {"metadata": {"name": name}})
+        await reconcile_rbac_policy(self)  # the rbac/bootstrap-roles post-start hook
         host, _, port = self.address.rpartition(":")
         labels = {"component": "apiserver", "provider": "kubernetes"}
         await self._ensure(self.registry.get("", "v1", "services"), "default", {
@@ -88,6 +129,11 @@ class APIServer:
                      "sessionAffinity": "None"}})
         # Its Endpoints would carry the address pods reach the server at; listening on loopback only, it has
         # none that Endpoints may hold, so none is written until the server listens on the pod network.
+        priority_classes = self.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+        for priority_class in system_priority_classes():
+            await self._ensure(priority_classes, None, priority_class)
+        if self.secure:  # a server with a CA is joinable, as after `kubeadm init`
+            await clusterinfo.ensure(self)
 
     async def _ensure(self, kind: Kind, namespace: str | None, obj: dict) -> None:
         if self.cache.get(kind.key(namespace, obj["metadata"]["name"])) is None:
@@ -150,6 +196,8 @@ class APIServer:
             await respond_error(send, e)
         except BodyError as e:
             await respond_error(send, errors.bad_request(e.detail))
+        except Undecodable as e:  # a stored object no configured key decrypts (logged as it was read)
+            await respond_error(send, errors.internal(str(e)))
         except Exception as e:  # a bug: answer as kube-apiserver does, and log it
             log.exception("request %s %s failed", req.method, req.path)
             await respond_error(send, errors.internal(str(e)))
@@ -168,9 +216,11 @@ class APIServer:
         user = self.authentication.authenticate(req)
         if user is None:
             raise errors.unauthorized()
-        allowed, why = self.authorization.authorize(user, info)
+        user = impersonate(req, user, self.authorization)
+        attrs = attributes(info, req.query)
+        allowed, why = self.authorization.authorize(user, attrs)
         if not allowed:
-            raise errors.request_forbidden(info, forbidden_message(user, info), why)
+            raise errors.request_forbidden(attrs, forbidden_message(user, attrs), why)
         req.scope["user"] = user
         if info.is_resource:
             await self.resource(req, send, info)
@@ -181,6 +231,8 @@ class APIServer:
             await respond(send, 200, b"ok", "text/plain; charset=utf-8")
         elif path == "/version":
             await respond_object(send, 200, version_info())
+        elif path in (CONFIG_PATH, JWKS_PATH):
+            await self.issuer_discovery.serve(req.method, path, send)
         elif path in ("/api", "/apis"):
             await self.discovery_root(req, send, legacy=path == "/api")
         elif parts and parts[0] == "apis" and len(parts) == 2:
@@ -194,7 +246,12 @@ class APIServer:
                 raise errors.path_not_found(req.path)
             await respond_object(send, 200, discovery.resource_list(self.registry, group, version))
         elif path == "/openapi/v2":
-            await respond(send, 200, self.openapi.v2())
+            ctype = openapi_v2_media_type(req.accept)
+            if ctype is None:
+                await respond(send, 406, b"", "text/plain", [(b"vary", b"Accept")])
+            else:
+                body = self.openapi.v2() if ctype == "application/json" else self.openapi.v2_proto()
+                await respond(send, 200, body, ctype, [(b"vary", b"Accept")])
         elif path == "/openapi/v3":
             await respond(send, 200, self.openapi.v3_index())
         elif path.startswith("/openapi/v3/"):
@@ -258,7 +315,7 @@ class APIServer:
         sub, verb, h = info.subresource, info.verb, self.handlers
         if sub not in kind.subresources:
             raise errors.path_not_found(req.path)
-        if sub == "status" and verb in ("get", "update", "patch"):
+        if sub in ("status", "approval") and verb in ("get", "update", "patch"):
             await {"get": h.get, "update": h.update, "patch": h.patch}[verb](req, send, info, kind)
         elif sub == "scale" and verb == "get":
             await self.subresources.get_scale(req, send, kind, info.namespace, info.name)
@@ -270,6 +327,8 @@ class APIServer:
             await self.subresources.bind(req, send, kind, h.context(req, info, kind), info.name)
         elif sub == "eviction" and verb == "create":
             await self.subresources.evict(req, send, kind, h.context(req, info, kind), info.name)
+        elif sub == "token" and verb == "create":
+            await self.token_requests.create(req, send, kind, h.context(req, info, kind), info.name)
         elif sub == "finalize" and verb == "update":
             await self.subresources.finalize(req, send, kind, h.context(req, info, kind), info.name)
         else:

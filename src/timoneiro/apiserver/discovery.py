@@ -20,6 +20,7 @@ SUBRESOURCES: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
     "proxy": ("", "v1", None, ("create", "delete", "get", "patch", "update")),
     "ephemeralcontainers": ("", "", None, ("get", "patch", "update")),
     "finalize": ("", "", None, ("update",)),
+    "approval": ("", "", None, ("get", "patch", "update")),
     "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
 }
 _PROXY_KINDS = {"pods": "PodProxyOptions", "services": "ServiceProxyOptions", "nodes": "NodeProxyOptions"}

@@ -202,7 +202,7 @@ class GenericStore:
                 raise errors.invalid(kind, name, errs)
             for hook in self.validators:
                 hook(ctx, kind, new, old)
-            if _same(new, old) and not ctx.dry_run:
+            if _same(new, old) and not ctx.dry_run and not self.store.stale(key):  # stale: re-encrypt it
                 return old, False
             for async_hook in self.async_validators:  # they see ctx.dry_run: a dry run must not charge
                 await async_hook(ctx, kind, new, old)

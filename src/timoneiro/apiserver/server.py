@@ -11,6 +11,7 @@ import threading
 import uvicorn
 
 from timoneiro.apiserver.app import APIServer
+from timoneiro.apiserver.authz.modes import DEFAULT_MODE
 from timoneiro.apiserver.tls import PeerCertProtocol
 from timoneiro.client.config import ClientConfig
 
@@ -23,11 +24,18 @@ def free_port() -> int:
 
 async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
                 started: asyncio.Future | None = None, stop: asyncio.Event | None = None,
-                controllers: bool = True, secure: bool = True) -> None:
+                controllers: bool = True, secure: bool = True,
+                encryption_provider_config: str | None = None, token_auth_file: str | None = None,
+                authorization_mode: str = DEFAULT_MODE) -> None:
     """Start storage, the HTTPS listener and (unless a cluster runs its controller manager elsewhere) the
-    controllers; run until `stop` is set (or forever). The PKI is made on first start (see pki.cluster)."""
+    controllers; run until `stop` is set (or forever). The PKI is made on first start (see pki.cluster).
+    `encryption_provider_config`: see APIServer (without one, Secrets are encrypted with a generated key).
+    `token_auth_file`: static bearer tokens (kube-apiserver's --token-auth-file CSV).
+    `authorization_mode`: kube-apiserver's --authorization-mode (see APIServer)."""
     url = server_url(host, port, secure)
-    api = APIServer(data_dir, f"{host}:{port}", secure=secure)
+    api = APIServer(data_dir, f"{host}:{port}", secure=secure,
+                    encryption_provider_config=encryption_provider_config, token_auth_file=token_auth_file,
+                    authorization_mode=authorization_mode)
     if secure:
         api.pki.ensure(url)
     await api.start()
@@ -48,7 +56,8 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
     if controllers:
         from timoneiro.controllers.manager import ControllerManager
 
-        manager = ControllerManager(api.pki.config("controller-manager.conf") if secure else url)
+        manager = ControllerManager(api.pki.config("controller-manager.conf") if secure else url,
+                                    cluster_signing=api.pki.ca if secure else None)
         await manager.start()
     if started is not None:
         started.set_result(api)
@@ -79,10 +88,15 @@ class ServerThread:
     """An API server on its own event loop in a thread: how tests and `timoneiro up` embed one."""
 
     def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1",
-                 controllers: bool = True, secure: bool = True) -> None:
+                 controllers: bool = True, secure: bool = True,
+                 encryption_provider_config: str | None = None, token_auth_file: str | None = None,
+                 authorization_mode: str = DEFAULT_MODE) -> None:
         self.data_dir = data_dir
         self.controllers = controllers
         self.secure = secure
+        self.encryption_provider_config = encryption_provider_config
+        self.token_auth_file = token_auth_file
+        self.authorization_mode = authorization_mode
         self.host = host
         self.port = port or free_port()
         self.url = server_url(host, self.port, secure)
@@ -114,10 +128,13 @@ class ServerThread:
         started.add_done_callback(on_started)
         try:
             self.loop.run_until_complete(serve(self.data_dir, self.host, self.port, started, self._stop,
-                                               self.controllers, self.secure))
+                                               self.controllers, self.secure, self.encryption_provider_config,
+                                               self.token_auth_file, self.authorization_mode))
         except BaseException as e:  # surfaced to start()
             self._error = e
             self._ready.set()
+        finally:
+            self.loop.close()  # its selector, pipes and eventfds: a process that runs many servers runs out
 
     @property
     def admin(self) -> ClientConfig:

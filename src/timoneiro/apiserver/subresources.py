@@ -130,6 +130,8 @@ class Subresources:
     async def evict(self, req: Request, send, pods: Kind, ctx: Context, name: str) -> None:
         eviction = await req.json()
         pod = await self.generic.get(pods, ctx.namespace, name)
+        for hook in self.generic.delete_validators:  # the eviction's admission, as a delete (ctx.subresource says)
+            hook(ctx, pods, pod)
         opts = (eviction or {}).get("deleteOptions") or {}
         pdbs = self.server.registry.get("policy", "v1", "poddisruptionbudgets")
         labels = pod["metadata"].get("labels") or {}

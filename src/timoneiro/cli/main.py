@@ -7,19 +7,34 @@ import contextlib
 import os
 import sys
 
-from timoneiro.cli import cluster, down, status, up
+from timoneiro.cli import certs, cluster, down, join, status, token, up
 
 
 def _server(args: argparse.Namespace) -> None:
     import uvloop
 
+    from timoneiro.apiserver.authn.tokenfile import TokenFileError
+    from timoneiro.apiserver.authz.modes import DEFAULT_MODE, parse_modes
     from timoneiro.apiserver.server import serve
+    from timoneiro.storage.encryption import ConfigError
 
+    args.authorization_mode = args.authorization_mode or DEFAULT_MODE
+    try:
+        parse_modes(args.authorization_mode)
+    except ValueError as e:
+        sys.exit(f"Error: {e}")
     host, _, port = args.address.rpartition(":")
     directory = os.path.abspath(args.data_dir)
     if args.secure:
         print(f"The administrator's kubeconfig: {os.path.join(directory, 'admin.conf')}", flush=True)
-    uvloop.run(serve(directory, host or "127.0.0.1", int(port), controllers=args.controllers, secure=args.secure))
+    try:
+        uvloop.run(serve(directory, host or "127.0.0.1", int(port), controllers=args.controllers,
+                         secure=args.secure, encryption_provider_config=args.encryption_provider_config,
+                         token_auth_file=args.token_auth_file, authorization_mode=args.authorization_mode))
+    except ConfigError as e:  # as kube-apiserver refuses a bad file: the message, no traceback
+        sys.exit(f"Error: {e}")
+    except TokenFileError as e:
+        sys.exit(f"Error: invalid authentication config: {e}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,8 +48,16 @@ def main(argv: list[str] | None = None) -> None:
     server.add_argument("--no-security", dest="secure", action="store_false",
                         help="serve plain HTTP where every request is the superuser: only to measure what "
                              "TLS, authentication and authorization cost, never for a cluster anyone uses")
+    server.add_argument("--encryption-provider-config", metavar="FILE",
+                        help="an EncryptionConfiguration for encryption at rest (default: Secrets encrypted "
+                             "with a generated key, DATA_DIR/pki/encryption-config.yaml)")
+    server.add_argument("--token-auth-file", metavar="FILE",
+                        help="static bearer tokens: a CSV file of token,user,uid[,\"group1,group2\"] lines")
+    server.add_argument("--authorization-mode", metavar="MODES",
+                        help="authorizers to ask in order, a comma list of AlwaysAllow, Node and RBAC "
+                             "(as kube-apiserver's; default Node,RBAC)")
     server.set_defaults(func=_server)
-    for command in (up, down, status, cluster):
+    for command in (up, down, status, cluster, certs, token, join):
         command.register(sub)
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):

@@ -6,8 +6,18 @@ import os
 import ssl
 import tempfile
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from timoneiro import __version__
+
+
+class TokenSource(Protocol):
+    """A bearer token that changes (a ServiceAccount's, renewed before it expires): asked for before each
+    request, and told when the server refused it, so that the next request gets a new one."""
+
+    async def token(self) -> str: ...
+
+    def reset(self) -> None: ...
 
 
 @dataclass
@@ -20,6 +30,7 @@ class ClientConfig:
     key_data: bytes | None = field(default=None, repr=False)
     key_file: str | None = None
     token: str | None = field(default=None, repr=False)
+    token_source: TokenSource | None = field(default=None, repr=False)  # takes precedence over token
     insecure_skip_tls_verify: bool = False
     namespace: str = "default"  # the context's namespace, for callers that need a default
     user_agent: str = f"timoneiro/{__version__}"  # the server takes the default field manager from it

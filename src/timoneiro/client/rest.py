@@ -169,13 +169,18 @@ class Client:
                    timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientResponse:
         """A response whose status says success, its body unread (watches stream it)."""
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
-        headers = {"Content-Type": content_type} if data is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        source = self.config.token_source
+        if source is not None:
+            headers["Authorization"] = f"Bearer {await source.token()}"
         try:
             response = await self._get_session().request(
                 method, self._base + path, params=_query(params), data=data, headers=headers,
                 timeout=timeout or aiohttp.ClientTimeout(total=self.config.timeout))
         except (TimeoutError, aiohttp.ClientError) as e:
             raise TransportError(f"{method} {path}: {e}") from e
+        if response.status == 401 and source is not None:
+            source.reset()
         if response.status >= 400:
             async with response:
                 raw = await _read(response)

@@ -8,8 +8,10 @@ import contextlib
 import time
 from urllib.parse import urlsplit
 
+from timoneiro.client import Client
+from timoneiro.client.resources import NODES
 from timoneiro.cluster.contexts import add_context
-from timoneiro.cluster.names import NodeSpec
+from timoneiro.cluster.names import CONTROL_PLANE, NodeSpec
 from timoneiro.cluster.progress import Notifier
 from timoneiro.controllers.manager import ControllerManager
 from timoneiro.kubelet import Kubelet
@@ -27,11 +29,13 @@ class Components:
         self.url = url
         # the manager is named for its node, so that after a crash a restart holds its own Lease at once
         host = next((node.name for node in nodes if node.control_plane), "control-plane")
-        self.control_plane = [ControllerManager(pki.config("controller-manager.conf"), identity=host),
+        self.control_plane = [ControllerManager(pki.config("controller-manager.conf"), identity=host,
+                                                cluster_signing=pki.ca),
                               Scheduler(pki.config("scheduler.conf"))]
-        self.kubelets = {node.name: Kubelet(pki.node_config(node.name, url), node.name,
-                                            control_plane=node.control_plane, taints=node.taints,
+        self.kubelets = {node.name: Kubelet(pki.node_config(node.name, url), node.name, taints=node.taints,
                                             pod_cidr=node.pod_cidr) for node in nodes}
+        self.admin = pki.config("admin.conf")
+        self.control_plane_nodes = {node.name for node in nodes if node.control_plane}
 
     async def start(self, notify: Notifier) -> None:
         """Start everything at once: a node gets Ready without the scheduler, the scheduler starts without
@@ -42,10 +46,18 @@ class Components:
 
         async def node(name: str, kubelet: Kubelet) -> None:
             await kubelet.start()
+            if name in self.control_plane_nodes:
+                await self.mark_control_plane(name)
             notify.send("node", name)
 
         await wait_serving(self.url)
         await asyncio.gather(control_plane(), *(node(n, k) for n, k in self.kubelets.items()))
+
+    async def mark_control_plane(self, name: str) -> None:
+        """Label the node a control-plane node as kubeadm's mark-control-plane phase does, as the administrator:
+        its kubelet may not set node-role labels (NodeRestriction)."""
+        async with Client(self.admin) as client:
+            await client.patch(NODES, name, {"metadata": {"labels": {CONTROL_PLANE: ""}}})
 
     async def stop(self) -> None:
         parts = [*self.kubelets.values(), *self.control_plane]

@@ -104,6 +104,7 @@ def _start_order(job: dict) -> tuple:
 
 class CronJobController(Clocked):
     name = "cronjob"
+    service_account = "cronjob-controller"
     workers = 5
 
     def __init__(self, client, informers) -> None:

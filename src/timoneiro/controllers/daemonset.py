@@ -64,6 +64,7 @@ class _Backoff:
 
 class DaemonSetController(Controller):
     name = "daemonset"
+    service_account = "daemon-set-controller"
     workers = 2
 
     def __init__(self, client, informers) -> None:

@@ -40,6 +40,7 @@ KIND = "Deployment"
 
 class DeploymentController(Controller):
     name = "deployment"
+    service_account = "deployment-controller"
     workers = 5
 
     def __init__(self, client, informers) -> None:
@@ -459,7 +460,7 @@ class DeploymentController(Controller):
         if not du.has_progress_deadline(d):
             du.remove_condition(status, du.PROGRESSING)
         current = du.condition(d["status"], du.PROGRESSING)
-        done = (status["replicas"] == status["updatedReplicas"] and current is not None
+        done = (status.get("replicas", 0) == status.get("updatedReplicas", 0) and current is not None
                 and current.get("reason") == du.NEW_RS_AVAILABLE)
         subject = f'ReplicaSet "{new_rs["metadata"]["name"]}"' if new_rs else f'Deployment "{d["metadata"]["name"]}"'
         if du.has_progress_deadline(d) and not done:

@@ -91,6 +91,7 @@ def conditions_up_to_date(pdb: dict) -> bool:
 
 class DisruptionController(Controller):
     name = "disruption"
+    service_account = "disruption-controller"
     workers = 3
 
     def __init__(self, client, informers) -> None:

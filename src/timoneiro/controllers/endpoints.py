@@ -38,6 +38,7 @@ LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"  # old leader-ele
 
 class EndpointsController(ServicePodsController):
     name = "endpoints"
+    service_account = "endpoint-controller"
     workers = 5
 
     def __init__(self, client, informers) -> None:

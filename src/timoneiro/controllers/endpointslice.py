@@ -47,6 +47,7 @@ def by_service(slice_: dict) -> list[str]:
 
 class EndpointSliceController(ServicePodsController):
     name = "endpointslice"
+    service_account = "endpointslice-controller"
     workers = 5
     max_endpoints_per_slice = 100
 
@@ -227,6 +228,7 @@ class KubernetesEndpointSlice(Controller):
     named after the Service, with the service-name label only, its first subset's ports and addresses."""
 
     name = "endpointslice-kubernetes"
+    service_account = "endpointslicemirroring-controller"  # it mirrors Endpoints, with that controller's rights
     KEY = "default/kubernetes"
 
     def __init__(self, client, informers) -> None:

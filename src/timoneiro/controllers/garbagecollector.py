@@ -34,6 +34,7 @@ class ClusterScopedWithNamespacedOwner(Exception):
 
 class GarbageCollector(Controller):
     name = "garbagecollector"
+    service_account = "generic-garbage-collector"
     workers = 10
     orphan_workers = 5
     rediscover_period = 30.0  # seconds between discovery refreshes (upstream's resync of monitors)

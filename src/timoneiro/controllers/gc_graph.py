@@ -127,6 +127,10 @@ class Graph:
                         and FOREGROUND in (m.get("finalizers") or ()))
             self.nodes[node.uid] = node
             self._add_to_owners(node, node.owners)
+            if any(o.deleting_dependents for o in map(self.nodes.get, (r.get("uid") for r in node.owners)) if o):
+                # first seen after its owner's foreground deletion began (an informer's first list can come
+                # after both): it is one of the dependents that deletion waits on or removes
+                self.to_delete(node.uid)
         else:
             self._update_owners(node, list(m.get("ownerReferences") or ()))
             node.being_deleted = node.being_deleted or bool(m.get("deletionTimestamp"))

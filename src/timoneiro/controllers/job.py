@@ -103,6 +103,7 @@ class _Sync:
 
 class JobController(Clocked):
     name = "job"
+    service_account = "job-controller"
     workers = 5
     backoff_base = 10.0  # seconds before replacing the first failed pod; doubles per failure
     backoff_cap = 360.0

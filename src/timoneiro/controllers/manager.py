@@ -8,6 +8,11 @@ import contextlib
 from timoneiro.client import Client, ClientConfig
 from timoneiro.client.informer import InformerFactory
 from timoneiro.controllers.base import Controller
+from timoneiro.controllers.bootstrapsigner import BootstrapSigner
+from timoneiro.controllers.certificates.csrapprover import CSRApprover
+from timoneiro.controllers.certificates.csrsigning import CSRSigner
+from timoneiro.controllers.clusterroleaggregation import ClusterRoleAggregationController
+from timoneiro.controllers.credentials import Credentials
 from timoneiro.controllers.cronjob import CronJobController
 from timoneiro.controllers.daemonset import DaemonSetController
 from timoneiro.controllers.deployment import DeploymentController
@@ -22,11 +27,14 @@ from timoneiro.controllers.nodelifecycle import NodeLifecycleController
 from timoneiro.controllers.podgc import PodGCController
 from timoneiro.controllers.replicaset import ReplicaSetController
 from timoneiro.controllers.replicationcontroller import ReplicationControllerController
+from timoneiro.controllers.resourcequota import ResourceQuotaController
 from timoneiro.controllers.rootca import RootCAPublisher
 from timoneiro.controllers.serviceaccount import ServiceAccountsController
 from timoneiro.controllers.statefulset import StatefulSetController
 from timoneiro.controllers.taint_eviction import TaintEvictionController
+from timoneiro.controllers.tokencleaner import TokenCleaner
 from timoneiro.controllers.ttl_after_finished import TTLAfterFinishedController
+from timoneiro.pki.certs import KeyPair
 
 CONTROLLERS: tuple[type[Controller], ...] = (NamespaceController, GarbageCollector, EndpointsController,
                                                 EndpointSliceController, KubernetesEndpointSlice,
@@ -35,7 +43,9 @@ CONTROLLERS: tuple[type[Controller], ...] = (NamespaceController, GarbageCollect
                                                 JobController,
                                                 TTLAfterFinishedController, CronJobController,
                                                 DaemonSetController, StatefulSetController, ReplicaSetController,
-                                                ReplicationControllerController, DeploymentController)
+                                                ReplicationControllerController, DeploymentController,
+                                                ResourceQuotaController, BootstrapSigner, TokenCleaner,
+                                                CSRApprover, CSRSigner, ClusterRoleAggregationController)
 
 
 class ControllerManager:
@@ -43,10 +53,15 @@ class ControllerManager:
     run and exactly one acts; a manager that loses the Lease stops its controllers."""
 
     def __init__(self, config: ClientConfig | str, *, identity: str | None = None,
-                 lease_seconds: int = 15, retry_period: float = 2.0) -> None:
+                 lease_seconds: int = 15, retry_period: float = 2.0, cluster_signing: KeyPair | None = None) -> None:
+        """`cluster_signing`: the CA the CSR signer issues certificates with (kube-controller-manager's
+        --cluster-signing-cert-file and key-file); without it no request is signed."""
         self.client = Client(config)
         self.informers = InformerFactory(self.client)
-        self.controllers = [cls(self.client, self.informers) for cls in CONTROLLERS]
+        options: dict[type[Controller], dict] = {CSRSigner: {"ca": cluster_signing}}
+        self.credentials = Credentials(self.client)  # each controller acts as its own ServiceAccount
+        self.controllers = [cls(self.credentials.client_for(cls.service_account), self.informers,
+                                **options.get(cls, {})) for cls in CONTROLLERS]
         self.elector = LeaderElector(self.client, "kube-controller-manager", identity=identity,
                                      lease_seconds=lease_seconds, renew_deadline=lease_seconds * 2 / 3,
                                      retry_period=retry_period)
@@ -79,4 +94,5 @@ class ControllerManager:
         self._tasks = []
         await self.informers.stop()
         await self.elector.release()  # a no-op unless this manager holds the Lease
+        await self.credentials.close()
         await self.client.close()

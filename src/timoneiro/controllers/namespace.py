@@ -17,6 +17,7 @@ RECHECK = 1.0  # seconds between checks while objects with finalizers or grace p
 
 class NamespaceController(Controller):
     name = "namespace"
+    service_account = "namespace-controller"
     workers = 2
 
     def __init__(self, client, informers) -> None:

@@ -57,17 +57,6 @@ def tolerates(toleration: dict, taint: dict) -> bool:
     return (toleration.get("value") or "") == (taint.get("value") or "")
 
 
-def with_default_tolerations(tolerations: list[dict], seconds: int) -> list[dict]:
-    """What the DefaultTolerationSeconds admission plugin adds: a limited toleration of not-ready and
-    unreachable NoExecute taints for pods that do not tolerate them already."""
-    out = list(tolerations)
-    for key in (NOT_READY, UNREACHABLE):
-        if not any(t.get("key") in (key, None, "") and t.get("effect") in (NO_EXECUTE, None, "")
-                   for t in tolerations):
-            out.append({"key": key, "operator": "Exists", "effect": NO_EXECUTE, "tolerationSeconds": seconds})
-    return out
-
-
 def toleration_time(node_taints: list[dict], tolerations: list[dict]) -> float | None:
     """Seconds the pod may stay with these NoExecute taints: 0 if one is not tolerated, None for ever."""
     shortest: float | None = None

@@ -113,6 +113,7 @@ class NodeLifecycleController(Controller):
     """Its queue carries node names for the NoSchedule pass; the health monitor runs on its own period."""
 
     name = "nodelifecycle"
+    service_account = "node-controller"
     workers = 2
     grace_period = 40.0  # seconds without a sign of life before a node is Unknown (nodeMonitorGracePeriod)
     startup_grace_period = 60.0  # the same for a node that never posted Ready

@@ -36,6 +36,7 @@ def collection_order(pod: dict) -> tuple:
 
 class PodGCController(Controller):
     name = "pod-garbage-collector"
+    service_account = "pod-garbage-collector"
     period = 20.0  # seconds between passes
     quarantine = 40.0  # seconds a node must be missing before its pods count as orphaned
     terminated_threshold = 12500  # finished pods kept; 0 keeps all

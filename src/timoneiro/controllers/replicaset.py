@@ -62,6 +62,7 @@ REPLICA_SET = ReplicaKind(REPLICASETS, "apps/v1", "ReplicaSet", "replicaset-cont
 
 class ReplicaSetController(Controller):
     name = "replicaset"
+    service_account = "replicaset-controller"
     workers = 5
     kind = REPLICA_SET
 

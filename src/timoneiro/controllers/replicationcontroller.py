@@ -14,4 +14,5 @@ REPLICATION_CONTROLLER = ReplicaKind(
 
 class ReplicationControllerController(ReplicaSetController):
     name = "replicationcontroller"
+    service_account = "replication-controller"
     kind = REPLICATION_CONTROLLER

@@ -31,6 +31,7 @@ def cluster_ca(config) -> str | None:
 
 class RootCAPublisher(Controller):
     name = "root-ca-cert-publisher"
+    service_account = "root-ca-cert-publisher"
     workers = 3
 
     def __init__(self, client, informers) -> None:

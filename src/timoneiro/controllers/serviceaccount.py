@@ -27,6 +27,7 @@ async def create_unless_present(client, resource: Resource, body: dict) -> None:
 
 class ServiceAccountsController(Controller):
     name = "serviceaccount"
+    service_account = "service-account-controller"
     workers = 3
 
     def __init__(self, client, informers) -> None:

@@ -62,6 +62,7 @@ class _Revisions:
 
 class StatefulSetController(Controller):
     name = "statefulset"
+    service_account = "statefulset-controller"
     workers = 5
 
     def __init__(self, client, informers) -> None:

@@ -1,7 +1,6 @@
 """The taint eviction controller: pods on a node with NoExecute taints they do not tolerate are deleted,
 at once, or once the shortest tolerationSeconds of the tolerations they use has passed since the taint
-was seen; a pod tolerating every taint for ever stays. Pods that carry no toleration of the not-ready and
-unreachable taints are treated as having the ones the DefaultTolerationSeconds admission plugin adds."""
+was seen; a pod tolerating every taint for ever stays."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from timoneiro.controllers.node_taints import (
     PODS_BY_NODE,
     taints,
     toleration_time,
-    with_default_tolerations,
 )
 
 
@@ -30,8 +28,8 @@ def no_execute_taints(node: dict | None) -> list[dict]:
 
 class TaintEvictionController(Controller):
     name = "taint-eviction-controller"
+    service_account = "node-controller"
     workers = 4
-    default_toleration_seconds = 300  # DefaultTolerationSeconds' not-ready and unreachable tolerations
 
     def __init__(self, client, informers) -> None:
         super().__init__(client, informers)
@@ -56,7 +54,7 @@ class TaintEvictionController(Controller):
             self.since.pop(key, None)
             return
         node_taints = no_execute_taints(self.nodes.store.get(node_name))
-        tolerations = with_default_tolerations(pod["spec"].get("tolerations") or [], self.default_toleration_seconds)
+        tolerations = pod["spec"].get("tolerations") or []
         seconds = toleration_time(node_taints, tolerations) if node_taints else None
         if seconds is None:
             self.since.pop(key, None)  # no NoExecute taint, or all tolerated for ever

@@ -30,6 +30,7 @@ def expires_at(job: dict) -> datetime | None:
 
 class TTLAfterFinishedController(Clocked):
     name = "ttl-after-finished"
+    service_account = "ttl-after-finished-controller"
     workers = 5
 
     def __init__(self, client, informers) -> None:

@@ -82,7 +82,6 @@ class Scheduler:
         self.informers = InformerFactory(self.client)
         self.pods = self.informers.informer(PODS, field_selector=NOT_TERMINAL)
         self.nodes = self.informers.informer(NODES)
-        self.priority_classes = self.informers.informer(PRIORITY_CLASSES)
         listers = Listers(
             pods=self.pods.store,
             namespaces=self.informers.informer(NAMESPACES).store,
@@ -144,16 +143,10 @@ class Scheduler:
     # informer events
 
     def priority_of(self, pod: dict) -> int:
-        """spec.priority as admission set it; failing that, what its PriorityClass (or the global default) says."""
-        spec = pod.get("spec") or {}
-        if spec.get("priority") is not None:
-            return spec["priority"]
-        name = spec.get("priorityClassName")
-        if name:
-            pc = self.priority_classes.store.get(name)
-            return (pc or {}).get("value", 0)
-        default = next((pc for pc in self.priority_classes.store.list() if pc.get("globalDefault")), None)
-        return (default or {}).get("value", 0)
+        """spec.priority as the Priority admission plugin set it, else 0 (upstream's PodPriority): the
+        scheduler reads no PriorityClasses, which its RBAC role does not grant."""
+        priority = (pod.get("spec") or {}).get("priority")
+        return priority if priority is not None else 0
 
     def pod_info(self, pod: dict) -> PodInfo:
         return PodInfo(pod, self.priority_of(pod))

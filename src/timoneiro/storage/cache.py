@@ -17,7 +17,7 @@ from sys import intern
 
 import orjson
 
-from timoneiro.storage.interface import Compacted, Event, Store
+from timoneiro.storage.interface import Compacted, Event, Store, Unreadable
 
 Describe = Callable[[str, dict], dict]  # key, object -> selectable field values
 
@@ -172,6 +172,8 @@ class WatchCache:
             obj = orjson.loads(value)
             meta = obj["metadata"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
+            if isinstance(value, Unreadable):  # kept: reading it fails (500) rather than finds nothing
+                return Entry(key, value, value, rev, create_rev, {}, {})
             return None
         meta["resourceVersion"] = str(rev)
         data = orjson.dumps(obj)
@@ -257,6 +259,8 @@ class WatchCache:
         parent = prefix[:-1]
         if parent in self._objects:
             groups = [self._objects[parent]]
+        elif parent.count("/") >= 3:  # one namespace of one resource ("/group/resource/ns"), empty
+            return []
         else:
             groups = [self._objects[p] for p in sorted(self._objects) if p.startswith(prefix)]
         out: list[Entry] = []

@@ -59,6 +59,24 @@ class Compacted(StoreError):
         self.compacted = compacted
 
 
+class Undecodable(StoreError):
+    """A stored value the store cannot read back (say, no configured encryption key decrypts it)."""
+
+
+class Unreadable(bytes):
+    """What the store returns in place of a value it cannot read back: every read of the object raises its
+    error (upstream answers 500 for such an object) rather than the object vanishing."""
+
+    def __new__(cls, error: Undecodable) -> Unreadable:
+        value = super().__new__(cls)
+        value.error = error
+        return value
+
+    def unpack(self, blob: bytes) -> bytes:
+        """The watch cache's Codec protocol: reading the entry's bytes fails."""
+        raise self.error
+
+
 def prefix_end(prefix: str) -> str:
     """The first key after every key that starts with prefix (etcd's range end for a prefix)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -105,3 +123,8 @@ class Store(ABC):
 
     @abstractmethod
     async def compact(self, revision: int) -> None: ...
+
+    def stale(self, key: str) -> bool:
+        """Whether the key's value is stored in a form no longer preferred (an old encryption key): then a
+        write must reach the store even if the object is unchanged, which is how keys rotate."""
+        return False

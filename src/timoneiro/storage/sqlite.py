@@ -8,10 +8,12 @@ goes into the next, so one fsync acknowledges many writes and an acknowledged wr
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from timoneiro.storage.interface import (
     Compacted,
@@ -21,8 +23,12 @@ from timoneiro.storage.interface import (
     KeyValue,
     RevisionConflict,
     Store,
+    Unreadable,
     prefix_end,
 )
+
+if TYPE_CHECKING:
+    from timoneiro.storage.encryption import Transformers
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -55,6 +61,7 @@ DELETE FROM kv WHERE id IN (
         SELECT 1 FROM kv n WHERE n.name = k.name AND n.id > k.id AND n.id <= ?1)))
 """
 HISTORY_PAGE = 2000
+log = logging.getLogger("timoneiro.storage")
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -66,8 +73,11 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, transformers: Transformers | None = None) -> None:
+        """`transformers`: encryption at rest, applied to values on their way into and out of the file."""
         self.path = path
+        self._transformers = transformers
+        self._stale: set[str] = set()  # keys whose latest value is stored with a key no longer first
         self._rev = 0
         self._compacted = 0
         self._pending: list[tuple[tuple, asyncio.Future]] = []
@@ -120,7 +130,7 @@ class SQLiteStore(Store):
         row = await self._read(lambda: self._rconn.execute(LATEST, (key,)).fetchone())
         if not row or row[2]:
             return None
-        return KeyValue(key, row[3], row[0], row[1])
+        return KeyValue(key, self._open(key, row[3], True) if self._transformers else row[3], row[0], row[1])
 
     async def list(self, prefix: str, revision: int = 0, start: str = "", limit: int = 0
                    ) -> tuple[list[KeyValue], int]:
@@ -131,7 +141,11 @@ class SQLiteStore(Store):
         sql = LIST_AT + (f" LIMIT {int(limit)}" if limit else "")
 
         def run():
-            return self._rconn.execute(sql, (lo, prefix_end(prefix), at, at)).fetchall()
+            rows = self._rconn.execute(sql, (lo, prefix_end(prefix), at, at)).fetchall()
+            if self._transformers:
+                rows = [(name, self._open(name, value, not revision), rid, crev)
+                        for name, value, rid, crev in rows]
+            return rows
 
         rows = await self._read(run)
         return [KeyValue(r[0], r[1], r[2], r[3]) for r in rows], at
@@ -140,9 +154,27 @@ class SQLiteStore(Store):
         rows = self._rconn.execute(HISTORY, (after, prefix, prefix_end(prefix), HISTORY_PAGE)).fetchall()
         events = []
         for rid, name, deleted, crev, value, pid, pcrev, pvalue in rows:
+            if self._transformers:
+                value = self._open(name, value)
+                pvalue = self._open(name, pvalue) if pid is not None else None
             prev = KeyValue(name, pvalue, pid, pcrev) if pid is not None else None
             events.append(Event("DELETE" if deleted else "PUT", KeyValue(name, value, rid, crev), prev))
         return events
+
+    def _open(self, key: str, value: bytes, latest: bool = False) -> bytes:
+        """A stored value as it was written (decrypted). A `latest` one read with a provider or key that is
+        no longer first makes the key stale; one no provider reads is logged (older ones may well be
+        unreadable after a key was dropped: they are history only)."""
+        value, stale = self._transformers.from_storage(key, value)
+        if latest:
+            if stale:
+                self._stale.add(key)
+            elif isinstance(value, Unreadable):
+                log.error("failed to decrypt data of %s: %s", key, value.error)
+        return value
+
+    def stale(self, key: str) -> bool:
+        return key in self._stale
 
     async def watch(self, prefix: str, after: int) -> AsyncIterator[Event]:
         if after < self._compacted:
@@ -217,6 +249,8 @@ class SQLiteStore(Store):
                     continue
                 self._rev = rev
                 events = [r for r in results if isinstance(r, Event)]
+                if self._stale:  # rewritten with the first provider and key
+                    self._stale.difference_update(ev.kv.key for ev in events)
                 for q in self._subscribers:
                     q.put_nowait(events)
                 for (_, fut), result in zip(batch, results, strict=True):
@@ -232,18 +266,21 @@ class SQLiteStore(Store):
         conn = self._wconn
         rev = self._rev
         results: list = []
+        t = self._transformers
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op, key, value, expected in ops:
                 row = conn.execute(LATEST, (key,)).fetchone()
                 live = row is not None and not row[2]
-                current = KeyValue(key, row[3], row[0], row[1]) if live else None
+                current = KeyValue(key, self._open(key, row[3]) if t else row[3], row[0], row[1]) \
+                    if live else None
+                stored = t.to_storage(key, value) if t and op != "delete" else value
                 if op == "create":
                     if live:
                         results.append(KeyExists(key))
                         continue
                     rev += 1
-                    conn.execute(INSERT, (rev, key, 0, rev, row[0] if row else 0, value))
+                    conn.execute(INSERT, (rev, key, 0, rev, row[0] if row else 0, stored))
                     results.append(Event("PUT", KeyValue(key, value, rev, rev), None))
                     continue
                 if current is None:
@@ -254,11 +291,10 @@ class SQLiteStore(Store):
                     continue
                 rev += 1
                 if op == "update":
-                    conn.execute(INSERT, (rev, key, 0, current.create_revision, current.mod_revision, value))
+                    conn.execute(INSERT, (rev, key, 0, current.create_revision, current.mod_revision, stored))
                     results.append(Event("PUT", KeyValue(key, value, rev, current.create_revision), current))
                 else:
-                    conn.execute(INSERT, (rev, key, 1, current.create_revision, current.mod_revision,
-                                          current.value))
+                    conn.execute(INSERT, (rev, key, 1, current.create_revision, current.mod_revision, row[3]))
                     deleted = KeyValue(key, current.value, rev, current.create_revision)
                     results.append(Event("DELETE", deleted, current))
             conn.execute("COMMIT")

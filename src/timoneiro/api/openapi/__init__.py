@@ -15,7 +15,7 @@ import orjson
 from timoneiro import KUBERNETES_VERSION
 from timoneiro.api import schema
 from timoneiro.api.kinds import Kind, Registry
-from timoneiro.api.openapi import crd
+from timoneiro.api.openapi import crd, v2proto
 from timoneiro.api.openapi.paths import KindRoutes, Routes, discovery_routes, path_item_v3, root_routes
 from timoneiro.api.openapi.schemas import closure, refs, v2_definitions, v3_definition
 
@@ -53,6 +53,7 @@ class OpenAPI:
         self._lock = threading.Lock()
         self._model: _Model | None = None
         self._v2: bytes | None = None
+        self._v2_proto: tuple[bytes, bytes] | None = None  # (JSON document, its protobuf form)
         self._v3: dict[str, bytes] = {}
         self._index: bytes | None = None
         registry.listeners.append(self._invalidate)
@@ -71,6 +72,14 @@ class OpenAPI:
                                   "security": [{"BearerToken": []}], "securityDefinitions": BEARER,
                                   "swagger": "2.0"})
             return self._v2
+
+    def v2_proto(self) -> bytes:
+        """The v2 document as gnostic protobuf, made from the JSON one as kube-apiserver makes it."""
+        document = self.v2()
+        with self._lock:
+            if self._v2_proto is None or self._v2_proto[0] is not document:
+                self._v2_proto = (document, v2proto.document(orjson.loads(document)))
+            return self._v2_proto[1]
 
     def v3_index(self) -> bytes:
         with self._lock:

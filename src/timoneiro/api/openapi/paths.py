@@ -253,7 +253,7 @@ class KindRoutes:
         k = self.kind.kind
         title = sub.capitalize()
         path = f"{self.item}/{sub}"
-        if sub in ("status", "scale", "ephemeralcontainers", "finalize"):
+        if sub in ("status", "scale", "ephemeralcontainers", "finalize", "approval"):
             definition, gvk = self.object_def, self.gvk
             if sub == "scale":
                 definition, gvk = "io.k8s.api.autoscaling.v1.Scale", _gvk("autoscaling", "v1", "Scale")

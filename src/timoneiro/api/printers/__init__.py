@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from timoneiro.api.printers import (
     autoscaling,
     batch,
+    certificates,
     cluster,
     config,
     events,
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 BUILTIN: dict[tuple[str, str], Printer] = {
     key: printer
-    for module in (pods, workloads, batch, network, config, cluster, events, storage, rbac, autoscaling)
+    for module in (pods, workloads, batch, network, config, cluster, events, storage, rbac, autoscaling,
+                   certificates)
     for key, printer in module.PRINTERS.items()
 }
 

@@ -17,6 +17,7 @@ from timoneiro.api.validation import (
     apps,
     autoscaling,
     batch,
+    certificates,
     coordination,
     core,
     discovery,
@@ -48,6 +49,7 @@ _GROUPS: dict[str, dict[str, Rules]] = {
     "autoscaling": autoscaling.RULES,
     "scheduling.k8s.io": scheduling.RULES,
     "apiextensions.k8s.io": apiextensions.RULES,
+    "certificates.k8s.io": certificates.RULES,
 }
 
 
