@@ -106,7 +106,9 @@ class WorkQueue(Generic[T]):
         self._queue: deque[T] = deque()
         self._dirty: set[T] = set()  # queued, or added again while being processed
         self._processing: set[T] = set()
-        self._waiting: dict[T, asyncio.TimerHandle] = {}  # add_after items, by when they become due
+        # add_after items: (when due, its timer); uvloop's call_at gives a plain Handle, without when(), for
+        # a time already past
+        self._waiting: dict[T, tuple[float, asyncio.Handle]] = {}
         self._getters: deque[asyncio.Future[None]] = deque()
         self._shutting_down = False
 
@@ -161,10 +163,10 @@ class WorkQueue(Generic[T]):
         due = loop.time() + delay
         pending = self._waiting.get(item)
         if pending is not None:
-            if pending.when() <= due:
+            if pending[0] <= due:
                 return
-            pending.cancel()
-        self._waiting[item] = loop.call_at(due, self._due, item)
+            pending[1].cancel()
+        self._waiting[item] = (due, loop.call_at(due, self._due, item))
 
     def add_rate_limited(self, item: T) -> None:
         self.add_after(item, self.rate_limiter.when(item))
@@ -178,7 +180,7 @@ class WorkQueue(Generic[T]):
     def shutdown(self) -> None:
         """Refuse new items, drop delayed ones, and let workers drain what is queued and then stop."""
         self._shutting_down = True
-        for handle in self._waiting.values():
+        for _, handle in self._waiting.values():
             handle.cancel()
         self._waiting.clear()
         while self._getters:
