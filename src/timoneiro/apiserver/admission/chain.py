@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from timoneiro.apiserver.admission import certificates
 from timoneiro.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds
 from timoneiro.apiserver.admission.limitranger import LimitRanger
 from timoneiro.apiserver.admission.namespace import NamespaceLifecycle
@@ -38,5 +39,6 @@ def install(api: APIServer) -> None:
     generic.validators += [priority.validate,
                            PodSecurity(api.cache, kinds("", "v1", "pods"), kinds("", "v1", "namespaces"))]
     generic.mutators.append(DefaultStorageClass(api.cache))
+    certificates.install(api)  # CertificateApproval, CertificateSigning, CertificateSubjectRestriction
     generic.mutators += [api.service_addresses, api.crds.mutate]
     generic.async_validators.append(ResourceQuotaAdmission(api))  # last
