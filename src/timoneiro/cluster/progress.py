@@ -1,8 +1,9 @@
 """How the processes of a starting cluster tell `timoneiro up` what they have done: lines on a pipe.
 
 The events: `apiserver URL` (serving), `control-plane` (the rest of it started), `node NAME` (registered
-and Ready) for each node, then `ready` (kubectl's context written); or `failed WHY` at any point. A pipe, rather than polling the API, costs nothing while waiting and ends (EOF) if every
-process of the cluster dies.
+and Ready) for each node, then `ready JOIN-COMMAND` (kubectl's context written; the one-line command other
+machines join with, or why there is none); or `failed WHY` at any point. A pipe, rather than polling the
+API, costs nothing while waiting and ends (EOF) if every process of the cluster dies.
 """
 
 from __future__ import annotations
