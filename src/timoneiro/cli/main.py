@@ -16,8 +16,10 @@ def _server(args: argparse.Namespace) -> None:
     from timoneiro.apiserver.authn.tokenfile import TokenFileError
     from timoneiro.apiserver.authz.modes import DEFAULT_MODE, parse_modes
     from timoneiro.apiserver.server import serve
+    from timoneiro.gctune import tune_for_service
     from timoneiro.storage.encryption import ConfigError
 
+    tune_for_service()
     args.authorization_mode = args.authorization_mode or DEFAULT_MODE
     try:
         parse_modes(args.authorization_mode)

@@ -105,7 +105,9 @@ def _apiserver(notify: Notifier, data_dir: str, url: str) -> None:
     """The server runs on a thread of its own, so that uvicorn leaves signals alone: this thread waits for
     them and stops the server the orderly way (watches closed first)."""
     from timoneiro.apiserver.server import ServerThread
+    from timoneiro.gctune import tune_for_service
 
+    tune_for_service()
     server = ServerThread(data_dir, int(url.rpartition(":")[2]), HOST, controllers=False).start()
     notify.send("apiserver", url)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
@@ -116,6 +118,7 @@ def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, 
     import uvloop
 
     from timoneiro.cluster.components import run_components
+    from timoneiro.gctune import tune_for_service
 
     os.close(url_w)
     message = os.read(url_r, 4096).decode()
@@ -123,6 +126,7 @@ def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, 
     if not message:
         raise RuntimeError("the supervisor exited before it chose the API server's address")
     url, data_dir = message.split("\n", 1)
+    tune_for_service()
     uvloop.run(_until_signalled(run_components(name, url, data_dir, nodes, notify)))
 
 
