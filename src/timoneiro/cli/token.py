@@ -82,7 +82,7 @@ def _create(args: argparse.Namespace) -> int:
     async def create(client: Client, config: ClientConfig) -> int:
         token = await create_token(client, args.token, ttl=args.ttl, usages=tuple(args.usages),
                                    groups=tuple(args.groups), description=args.description)
-        print(join_command(config, token, one_line=True) if args.print_join_command else token)
+        print(join_command(config, token) if args.print_join_command else token)
         return 0
 
     return _run(args, create)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 
 import yaml
 
 from timoneiro.client.config import ClientConfig
+from timoneiro.files import write_private
 
 SECTIONS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
 
@@ -96,7 +96,7 @@ def merge_kubeconfig(name: str, server: str, *, ca_data: bytes | None = None, ce
             doc[section] = [*kept, {"name": name, field: entries[section]}]
         if set_current:
             doc["current-context"] = name
-        _write_private(path, yaml.safe_dump(doc, sort_keys=False))
+        write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
     return path
 
 
@@ -116,7 +116,7 @@ def remove_kubeconfig(name: str) -> list[str]:
             doc.update(kept)
             if current:
                 doc["current-context"] = ""
-            _write_private(path, yaml.safe_dump(doc, sort_keys=False))
+            write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
         changed.append(path)
     return changed
 
@@ -172,15 +172,3 @@ def _locked(path: str, wait: float = 10.0) -> Iterator[None]:
         yield
     finally:
         os.unlink(lock)
-
-
-def _write_private(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".kubeconfig-")
-    try:
-        with os.fdopen(fd, "w") as f:  # mkstemp creates the file 0600
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

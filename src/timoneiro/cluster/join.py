@@ -27,6 +27,7 @@ from timoneiro.client import ApiError, Client, ClientConfig, TransportError
 from timoneiro.client.kubeconfig import load_kubeconfig
 from timoneiro.client.resources import CONFIGMAPS, NODES
 from timoneiro.controllers.certificates import CSRS, approval, has_true_condition
+from timoneiro.files import write_private
 from timoneiro.kubelet import Kubelet
 from timoneiro.pki import bootstrap_token as bt
 from timoneiro.pki import certs
@@ -276,7 +277,7 @@ async def tls_bootstrap(server: str, ca_pem: bytes, token: str, node_name: str, 
             raise KubeletStartError(str(e)) from None
     path = os.path.join(data_dir, KUBECONFIG)
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
-    certs.write_private(path, kubeconfig_yaml(server, ca_pem, pair, node_user(node_name)[0]).encode())
+    write_private(path, kubeconfig_yaml(server, ca_pem, pair, node_user(node_name)[0]).encode())
     out(f'[kubelet-start] Writing the kubelet\'s kubeconfig to file "{path}"')
     return path
 

@@ -3,7 +3,6 @@ that hands one to a new node with the hash of the CA that node must find."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -84,21 +83,8 @@ def admin_config(data_dir: str) -> ClientConfig:
     return load_kubeconfig(path)
 
 
-def new_join_command(data_dir: str, description: str) -> str:
-    """A new default token of a cluster, created as its administrator, in the join command that uses it."""
-    config = admin_config(data_dir)
-
-    async def create() -> str:
-        async with Client(config) as client:
-            return await create_token(client, description=description)
-
-    return join_command(config, asyncio.run(create()))
-
-
-def join_command(config: ClientConfig, token: str, *, one_line: bool = False) -> str:
-    """`timoneiro join` for the server a kubeconfig names, laid out as kubeadm prints it."""
+def join_command(config: ClientConfig, token: str) -> str:
+    """`timoneiro join` for the server a kubeconfig names, on one line as `kubeadm token create
+    --print-join-command` prints it (`timoneiro up` breaks it as `kubeadm init` does)."""
     endpoint = urlsplit(config.server).netloc
-    flags = f"--discovery-token-ca-cert-hash {ca_cert_hash(config)}"
-    if one_line:
-        return f"timoneiro join {endpoint} --token {token} {flags}"
-    return f"timoneiro join {endpoint} --token {token} \\\n\t{flags}"
+    return f"timoneiro join {endpoint} --token {token} --discovery-token-ca-cert-hash {ca_cert_hash(config)}"

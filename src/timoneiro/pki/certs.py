@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from timoneiro.files import write_private
+
 CA_DAYS = 3650  # kubeadm: ten years for CAs
 LEAF_DAYS = 365  # and one year for what they sign
 SKEW = dt.timedelta(minutes=5)  # backdated, so that a peer whose clock is a little behind accepts it
@@ -151,15 +153,6 @@ def public_key_hash(cert: x509.Certificate) -> str:
 
 
 # files
-
-
-def write_private(path: str, data: bytes) -> None:
-    """Write a file only its owner can read (0600), replacing it atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def save(pair: KeyPair, directory: str, name: str) -> None:

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from timoneiro.client.config import ClientConfig
+from timoneiro.files import write_private
 from timoneiro.pki import certs
 from timoneiro.pki.certs import KeyPair
 
@@ -79,10 +80,10 @@ class ClusterPKI:
         if not os.path.exists(key_path):
             key = certs.new_key()
             os.makedirs(self.dir, mode=0o700, exist_ok=True)
-            certs.write_private(key_path, key.private_bytes(serialization.Encoding.PEM,
+            write_private(key_path, key.private_bytes(serialization.Encoding.PEM,
                                                             serialization.PrivateFormat.PKCS8,
                                                             serialization.NoEncryption()))
-            certs.write_private(pub_path, key.public_key().public_bytes(
+            write_private(pub_path, key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
         with open(key_path, "rb") as f:
             return f.read()
@@ -155,7 +156,7 @@ class ClusterPKI:
                 tuple(certs.organizations(pair.cert)) != tuple(orgs):
             pair = certs.issue(self.ca, cn, orgs, client=True)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        certs.write_private(path, kubeconfig_yaml(server, self.ca_pem, pair, cn).encode())
+        write_private(path, kubeconfig_yaml(server, self.ca_pem, pair, cn).encode())
 
     def config(self, name: str) -> ClientConfig:
         """The ClientConfig of one kubeconfig kubeadm-style (e.g. "admin.conf")."""
@@ -207,4 +208,4 @@ def replace_kubeconfig_pair(path: str, pair: KeyPair) -> None:
     user = doc["users"][0]["user"]
     user["client-certificate-data"] = base64.b64encode(pair.cert_pem).decode()
     user["client-key-data"] = base64.b64encode(pair.key_pem).decode()
-    certs.write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
+    write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
