@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_cluster_options(parser)
     add_topology_options(parser)
     parser.add_argument("--notify-fd", type=int, help=argparse.SUPPRESS)  # `up` reads progress from this pipe
+    parser.add_argument("--no-kubeconfig", dest="kubeconfig", action="store_false",
+                        help="leave the user's kubeconfig alone (a managed cluster's users get theirs elsewhere)")
     parser.set_defaults(func=_cluster)
 
 
@@ -25,4 +27,4 @@ def _cluster(args: argparse.Namespace) -> int:
     if running := running_cluster(directory):
         print(f'ERROR: cluster "{args.name}" is already running at {running.url}', file=sys.stderr)
         return 1
-    return run(args.name, directory, args.nodes, args.port, args.notify_fd)
+    return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig)

@@ -16,7 +16,8 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 def add_topology_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=_node_count, default=3,
-                        help="how many nodes, the control plane included (default 3)")
+                        help="how many nodes, the control plane included (default 3); 0 for a control plane "
+                             "without nodes, which join later")
     parser.add_argument("--port", type=int, help="the API server's port on 127.0.0.1 (default: a free one)")
 
 
@@ -28,6 +29,6 @@ def data_dir(args: argparse.Namespace) -> str:
 
 def _node_count(text: str) -> int:
     count = int(text)
-    if not 1 <= count <= MAX_NODES:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_NODES}")
+    if not 0 <= count <= MAX_NODES:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_NODES}")
     return count

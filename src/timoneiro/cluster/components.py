@@ -65,16 +65,18 @@ class Components:
         await asyncio.gather(*(part.stop() for part in parts), return_exceptions=True)
 
 
-async def run_components(cluster: str, url: str, data_dir: str, nodes: list[NodeSpec], notify: Notifier) -> None:
+async def run_components(cluster: str, url: str, data_dir: str, nodes: list[NodeSpec], notify: Notifier,
+                         kubeconfig: bool = True) -> None:
     """Start; once every node is Ready, point kubectl at the cluster as its administrator (here, where the
-    client code is loaded already, rather than in `up`) and report `ready`; run until cancelled; stop in
-    either case."""
+    client code is loaded already, rather than in `up`; unless not asked to) and report `ready`; run until
+    cancelled; stop in either case."""
     pki = ClusterPKI(data_dir)
     components = Components(url, pki, nodes)
     try:
         await components.start(notify)
         admin = pki.config("admin.conf")
-        await asyncio.to_thread(add_context, cluster, url, admin)
+        if kubeconfig:
+            await asyncio.to_thread(add_context, cluster, url, admin)
         notify.send("ready", await _join_command(admin))
         await asyncio.Future()
     finally:

@@ -14,15 +14,18 @@ SUPERVISOR_STOP = 30.0  # the supervisor gives each of its two processes 10 s be
 ORPHAN_STOP = 5.0
 
 
-def start_daemon(name: str, data_dir: str, nodes: int, port: int | None) -> tuple[subprocess.Popen, int]:
+def start_daemon(name: str, data_dir: str, nodes: int, port: int | None,
+                 extra: list[str] = ()) -> tuple[subprocess.Popen, int]:
     """The supervisor, in a session of its own (no terminal, immune to the shell's Ctrl-C and hangup), with
-    its output appended to the cluster's log; and the reading end of the pipe it reports progress on."""
+    its output appended to the cluster's log; and the reading end of the pipe it reports progress on.
+    `extra`: more options of `timoneiro cluster`."""
     os.makedirs(data_dir, exist_ok=True)
     read_fd, write_fd = os.pipe()
     command = [sys.executable, "-m", "timoneiro", "cluster", "--name", name, "--data-dir", data_dir,
                "--nodes", str(nodes), "--notify-fd", str(write_fd)]
     if port:
         command += ["--port", str(port)]
+    command += extra
     try:
         with open(log_path(data_dir), "ab") as log:
             daemon = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -22,7 +22,7 @@ class NodeSpec:
 def node_specs(cluster: str, count: int) -> list[NodeSpec]:
     """`NAME-control-plane`, then the workers `NAME-worker`, `NAME-worker2`, ...; each node gets the /24 of
     10.244.0.0/16 that kube-controller-manager's node IPAM would give it in a kind cluster."""
-    names = [f"{cluster}-control-plane"] + [f"{cluster}-worker{i if i > 1 else ''}" for i in range(1, count)]
+    names = [f"{cluster}-control-plane" if i == 0 else f"{cluster}-worker{i if i > 1 else ''}" for i in range(count)]
     return [NodeSpec(name, i == 0, f"10.244.{i}.0/24") for i, name in enumerate(names)]
 
 

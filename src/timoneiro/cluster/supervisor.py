@@ -24,8 +24,12 @@ SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 log = logging.getLogger("timoneiro.cluster")
 
 
-def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int | None) -> int:
-    """Run the cluster until signalled; the exit code is 0 unless one of its processes failed."""
+def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int | None,
+        kubeconfig: bool = True, apiserver_options: dict | None = None) -> int:
+    """Run the cluster until signalled; the exit code is 0 unless one of its processes failed. With no nodes
+    it is a control plane alone (as EKS hosts one, its nodes joining later). `kubeconfig`: point the user's
+    kubectl at it once ready (not for a managed cluster, whose users run `aws eks update-kubeconfig`).
+    `apiserver_options`: more keyword arguments of the API server (ServerThread's)."""
     _log_as("supervisor")
     notify = Notifier(notify_fd)
     specs = node_specs(name, nodes)
@@ -35,7 +39,7 @@ def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int |
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     url_r, url_w = os.pipe()
     # The components process is forked first, so that its imports run while this one loads the API server's.
-    components = _fork("components", _components, notify, name, specs, url_r, url_w)
+    components = _fork("components", _components, notify, name, specs, url_r, url_w, kubeconfig)
     os.close(url_r)
     from timoneiro.apiserver.server import free_port, server_url
     from timoneiro.pki.cluster import ClusterPKI
@@ -44,7 +48,7 @@ def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int |
     ClusterPKI(data_dir).ensure(url)  # before the components process reads its kubeconfigs
     os.write(url_w, f"{url}\n{data_dir}".encode())
     os.close(url_w)
-    apiserver = _fork("apiserver", _apiserver, notify, data_dir, url)
+    apiserver = _fork("apiserver", _apiserver, notify, data_dir, url, apiserver_options or {})
     ClusterState(name, url, [s.name for s in specs], [Proc.of("supervisor", os.getpid()), apiserver, components]
                  ).save(data_dir)
     log.info("cluster %s: API server at %s (pid %d), components pid %d", name, url, apiserver.pid, components.pid)
@@ -101,20 +105,21 @@ def _fork(role: str, main: Callable[..., None], notify: Notifier, *args: object)
         os._exit(code)  # never the supervisor's own clean-up
 
 
-def _apiserver(notify: Notifier, data_dir: str, url: str) -> None:
+def _apiserver(notify: Notifier, data_dir: str, url: str, options: dict) -> None:
     """The server runs on a thread of its own, so that uvicorn leaves signals alone: this thread waits for
     them and stops the server the orderly way (watches closed first)."""
     from timoneiro.apiserver.server import ServerThread
     from timoneiro.gctune import tune_for_service
 
     tune_for_service()
-    server = ServerThread(data_dir, int(url.rpartition(":")[2]), HOST, controllers=False).start()
+    server = ServerThread(data_dir, int(url.rpartition(":")[2]), HOST, controllers=False, **options).start()
     notify.send("apiserver", url)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     server.stop()
 
 
-def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, url_w: int) -> None:
+def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, url_w: int,
+                kubeconfig: bool) -> None:
     import uvloop
 
     from timoneiro.cluster.components import run_components
@@ -127,7 +132,7 @@ def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, 
         raise RuntimeError("the supervisor exited before it chose the API server's address")
     url, data_dir = message.split("\n", 1)
     tune_for_service()
-    uvloop.run(_until_signalled(run_components(name, url, data_dir, nodes, notify)))
+    uvloop.run(_until_signalled(run_components(name, url, data_dir, nodes, notify, kubeconfig)))
 
 
 async def _until_signalled(work: Coroutine[None, None, None]) -> None:

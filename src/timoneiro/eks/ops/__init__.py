@@ -1,0 +1,1 @@
+"""The operations, one module per resource family; each registers its handlers (see eks.operations)."""
