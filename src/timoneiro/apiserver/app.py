@@ -24,6 +24,7 @@ from timoneiro.apiserver.authn.bootstrap import BootstrapTokenAuthenticator
 from timoneiro.apiserver.authn.impersonation import impersonate
 from timoneiro.apiserver.authn.serviceaccount import ServiceAccountAuthenticator, ServiceAccountTokens
 from timoneiro.apiserver.authn.tokenfile import TokenFileAuthenticator
+from timoneiro.apiserver.authn.webhook import DEFAULT_CACHE_TTL, WebhookTokenAuthenticator
 from timoneiro.apiserver.authn.x509 import X509Authenticator
 from timoneiro.apiserver.authz import AlwaysAllow, Authorization, attributes, forbidden_message
 from timoneiro.apiserver.authz.bootstrap_policy import reconcile as reconcile_rbac_policy
@@ -55,12 +56,16 @@ AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryL
 class APIServer:
     def __init__(self, data_dir: str, address: str = "127.0.0.1:6443", *, secure: bool = True,
                  encryption_provider_config: str | None = None, token_auth_file: str | None = None,
-                 authorization_mode: str = DEFAULT_MODE) -> None:
+                 authorization_mode: str = DEFAULT_MODE, authentication_token_webhook_config_file: str | None = None,
+                 authentication_token_webhook_cache_ttl: float = DEFAULT_CACHE_TTL) -> None:
         """`secure`: HTTPS with the cluster PKI under data_dir, and every request authenticated and
         authorized; else (only to measure what that costs) plain HTTP where everyone is the superuser.
         `encryption_provider_config`: an EncryptionConfiguration file (encryption at rest); a secure server
         without one encrypts Secrets with the key in DATA_DIR/pki/encryption-config.yaml (made once).
         `token_auth_file`: static bearer tokens (kube-apiserver's --token-auth-file).
+        `authentication_token_webhook_config_file`: a kubeconfig naming the service that checks bearer tokens
+        no other authenticator knows (--authentication-token-webhook-config-file), whose answers are kept
+        `authentication_token_webhook_cache_ttl` seconds (--authentication-token-webhook-cache-ttl).
         `authorization_mode`: kube-apiserver's --authorization-mode, e.g. "Node,RBAC"."""
         self.data_dir = data_dir
         self.address = address
@@ -85,9 +90,14 @@ class APIServer:
         self.generic.after_write.append(self.crds.on_write)
         self.service_accounts = ServiceAccountTokens(self.pki.service_account_key())
         static_tokens = [TokenFileAuthenticator(token_auth_file)] if token_auth_file else []
+        # upstream's order: certificates, local tokens, then the remote webhook last
+        webhook = [WebhookTokenAuthenticator.from_file(authentication_token_webhook_config_file,
+                                                       self.service_accounts.audiences,
+                                                       authentication_token_webhook_cache_ttl)
+                   ] if authentication_token_webhook_config_file else []
         self.authentication = Authentication([X509Authenticator(), *static_tokens,
                                               ServiceAccountAuthenticator(self.service_accounts, self.cache),
-                                              BootstrapTokenAuthenticator(self.cache)]
+                                              BootstrapTokenAuthenticator(self.cache), *webhook]
                                              if secure else [Everyone()])
         self.rbac = RBACAuthorizer(self.cache)
         self.authorization = authorization_chain(self, authorization_mode) if secure else \
@@ -213,7 +223,7 @@ class APIServer:
 
     async def route(self, req: Request, send) -> None:
         info = parse(req.method, req.path, req.query)
-        user = self.authentication.authenticate(req)
+        user = await self.authentication.authenticate(req)
         if user is None:
             raise errors.unauthorized()
         user = impersonate(req, user, self.authorization)

@@ -11,6 +11,7 @@ import threading
 import uvicorn
 
 from timoneiro.apiserver.app import APIServer
+from timoneiro.apiserver.authn.webhook import DEFAULT_CACHE_TTL
 from timoneiro.apiserver.authz.modes import DEFAULT_MODE
 from timoneiro.apiserver.tls import PeerCertProtocol
 from timoneiro.client.config import ClientConfig
@@ -26,16 +27,21 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
                 started: asyncio.Future | None = None, stop: asyncio.Event | None = None,
                 controllers: bool = True, secure: bool = True,
                 encryption_provider_config: str | None = None, token_auth_file: str | None = None,
-                authorization_mode: str = DEFAULT_MODE) -> None:
+                authorization_mode: str = DEFAULT_MODE, authentication_token_webhook_config_file: str | None = None,
+                authentication_token_webhook_cache_ttl: float = DEFAULT_CACHE_TTL) -> None:
     """Start storage, the HTTPS listener and (unless a cluster runs its controller manager elsewhere) the
     controllers; run until `stop` is set (or forever). The PKI is made on first start (see pki.cluster).
     `encryption_provider_config`: see APIServer (without one, Secrets are encrypted with a generated key).
     `token_auth_file`: static bearer tokens (kube-apiserver's --token-auth-file CSV).
-    `authorization_mode`: kube-apiserver's --authorization-mode (see APIServer)."""
+    `authorization_mode`: kube-apiserver's --authorization-mode (see APIServer).
+    `authentication_token_webhook_config_file`, `authentication_token_webhook_cache_ttl`: the remote token
+    authenticator (see APIServer)."""
     url = server_url(host, port, secure)
     api = APIServer(data_dir, f"{host}:{port}", secure=secure,
                     encryption_provider_config=encryption_provider_config, token_auth_file=token_auth_file,
-                    authorization_mode=authorization_mode)
+                    authorization_mode=authorization_mode,
+                    authentication_token_webhook_config_file=authentication_token_webhook_config_file,
+                    authentication_token_webhook_cache_ttl=authentication_token_webhook_cache_ttl)
     if secure:
         api.pki.ensure(url)
     await api.start()
@@ -90,13 +96,16 @@ class ServerThread:
     def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1",
                  controllers: bool = True, secure: bool = True,
                  encryption_provider_config: str | None = None, token_auth_file: str | None = None,
-                 authorization_mode: str = DEFAULT_MODE) -> None:
+                 authorization_mode: str = DEFAULT_MODE, authentication_token_webhook_config_file: str | None = None,
+                 authentication_token_webhook_cache_ttl: float = DEFAULT_CACHE_TTL) -> None:
         self.data_dir = data_dir
         self.controllers = controllers
         self.secure = secure
         self.encryption_provider_config = encryption_provider_config
         self.token_auth_file = token_auth_file
         self.authorization_mode = authorization_mode
+        self.webhook = {"authentication_token_webhook_config_file": authentication_token_webhook_config_file,
+                        "authentication_token_webhook_cache_ttl": authentication_token_webhook_cache_ttl}
         self.host = host
         self.port = port or free_port()
         self.url = server_url(host, self.port, secure)
@@ -129,7 +138,7 @@ class ServerThread:
         try:
             self.loop.run_until_complete(serve(self.data_dir, self.host, self.port, started, self._stop,
                                                self.controllers, self.secure, self.encryption_provider_config,
-                                               self.token_auth_file, self.authorization_mode))
+                                               self.token_auth_file, self.authorization_mode, **self.webhook))
         except BaseException as e:  # surfaced to start()
             self._error = e
             self._ready.set()

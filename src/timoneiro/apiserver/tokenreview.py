@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from timoneiro.apiserver import errors
-from timoneiro.apiserver.authn import Unauthorized, UserInfo
+from timoneiro.apiserver.authn import Unauthorized, UserInfo, identify
 from timoneiro.apiserver.authn.serviceaccount import AUTHENTICATED_AUDIENCES, REQUESTED_AUDIENCES
 from timoneiro.apiserver.authz.reviews import AUTHENTICATION, ReviewStrategy
 from timoneiro.apiserver.http import Request
@@ -35,7 +35,7 @@ class TokenReviews:
             raise errors.bad_request("token is required for TokenReview in authentication")
         api_audiences = list(self.server.service_accounts.audiences)
         requested = list(spec.get("audiences") or ()) or api_audiences
-        user, audiences, error = self.authenticate(token, requested, api_audiences)
+        user, audiences, error = await self.authenticate(token, requested, api_audiences)
         status: dict = {"user": user.as_api() if user else {}}
         if user:
             status = {"authenticated": True, **status, "audiences": audiences}
@@ -44,8 +44,8 @@ class TokenReviews:
         review["status"] = status
         return review
 
-    def authenticate(self, token: str, requested: list[str], api_audiences: list[str]
-                     ) -> tuple[UserInfo | None, list[str], str]:
+    async def authenticate(self, token: str, requested: list[str], api_audiences: list[str]
+                           ) -> tuple[UserInfo | None, list[str], str]:
         """(user, the audiences it was authenticated for, error). An authenticator that does not know of
         audiences (static tokens, bootstrap tokens) counts only for the server's own, as upstream wraps
         such authenticators."""
@@ -54,7 +54,7 @@ class TokenReviews:
             request = Request({"type": "http", "method": "POST", "path": "/", REQUESTED_AUDIENCES: requested,
                                "headers": [(b"authorization", f"Bearer {token}".encode())]}, None)
             try:
-                user = authenticator.authenticate(request)
+                user = await identify(authenticator, request)
             except Unauthorized as e:
                 return None, [], str(e)
             if user is None:

@@ -4,6 +4,7 @@ background."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from timoneiro.cli.options import add_cluster_options, add_topology_options, data_dir
@@ -16,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--notify-fd", type=int, help=argparse.SUPPRESS)  # `up` reads progress from this pipe
     parser.add_argument("--no-kubeconfig", dest="kubeconfig", action="store_false",
                         help="leave the user's kubeconfig alone (a managed cluster's users get theirs elsewhere)")
+    parser.add_argument("--authentication-token-webhook-config-file", metavar="FILE",
+                        help="the API server asks the service this kubeconfig names about bearer tokens it does "
+                             "not know (as an EKS cluster asks EKS)")
     parser.set_defaults(func=_cluster)
 
 
@@ -27,4 +31,7 @@ def _cluster(args: argparse.Namespace) -> int:
     if running := running_cluster(directory):
         print(f'ERROR: cluster "{args.name}" is already running at {running.url}', file=sys.stderr)
         return 1
-    return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig)
+    webhook = args.authentication_token_webhook_config_file
+    options = {"authentication_token_webhook_config_file": os.path.abspath(webhook)} if webhook else None
+    return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
+               args.eks_port if args.eks else None)

@@ -7,13 +7,14 @@ import contextlib
 import os
 import sys
 
-from timoneiro.cli import certs, cluster, down, join, status, token, up
+from timoneiro.cli import certs, cluster, down, eks, eks_nodes, join, status, token, up
 
 
 def _server(args: argparse.Namespace) -> None:
     import uvloop
 
     from timoneiro.apiserver.authn.tokenfile import TokenFileError
+    from timoneiro.apiserver.authn.webhook import WebhookConfigError
     from timoneiro.apiserver.authz.modes import DEFAULT_MODE, parse_modes
     from timoneiro.apiserver.server import serve
     from timoneiro.gctune import tune_for_service
@@ -32,11 +33,23 @@ def _server(args: argparse.Namespace) -> None:
     try:
         uvloop.run(serve(directory, host or "127.0.0.1", int(port), controllers=args.controllers,
                          secure=args.secure, encryption_provider_config=args.encryption_provider_config,
-                         token_auth_file=args.token_auth_file, authorization_mode=args.authorization_mode))
+                         token_auth_file=args.token_auth_file, authorization_mode=args.authorization_mode,
+                         authentication_token_webhook_config_file=args.authentication_token_webhook_config_file,
+                         authentication_token_webhook_cache_ttl=args.authentication_token_webhook_cache_ttl))
     except ConfigError as e:  # as kube-apiserver refuses a bad file: the message, no traceback
         sys.exit(f"Error: {e}")
-    except TokenFileError as e:
+    except (TokenFileError, WebhookConfigError) as e:
         sys.exit(f"Error: invalid authentication config: {e}")
+
+
+def _duration(text: str) -> float:
+    """A Go duration ("2m", "30s") in seconds, as kube-apiserver's duration flags take it."""
+    from timoneiro.controllers.cron_schedule import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,11 +68,16 @@ def main(argv: list[str] | None = None) -> None:
                              "with a generated key, DATA_DIR/pki/encryption-config.yaml)")
     server.add_argument("--token-auth-file", metavar="FILE",
                         help="static bearer tokens: a CSV file of token,user,uid[,\"group1,group2\"] lines")
+    server.add_argument("--authentication-token-webhook-config-file", metavar="FILE",
+                        help="a kubeconfig naming the service that checks bearer tokens no other authenticator "
+                             "knows (it is sent TokenReviews)")
+    server.add_argument("--authentication-token-webhook-cache-ttl", metavar="DURATION", type=_duration,
+                        default="2m", help="how long the webhook's answers are kept (default 2m)")
     server.add_argument("--authorization-mode", metavar="MODES",
                         help="authorizers to ask in order, a comma list of AlwaysAllow, Node and RBAC "
                              "(as kube-apiserver's; default Node,RBAC)")
     server.set_defaults(func=_server)
-    for command in (up, down, status, cluster, certs, token, join):
+    for command in (up, down, status, cluster, certs, token, join, eks, eks_nodes):
         command.register(sub)
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):

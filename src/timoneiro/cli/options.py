@@ -6,6 +6,7 @@ import argparse
 import os
 
 DEFAULT_NAME = "timoneiro"
+EKS_PORT = 4566  # as `timoneiro eks serve`'s
 MAX_NODES = 256  # each node gets a /24 of 10.244.0.0/16
 
 
@@ -19,6 +20,11 @@ def add_topology_options(parser: argparse.ArgumentParser) -> None:
                         help="how many nodes, the control plane included (default 3); 0 for a control plane "
                              "without nodes, which join later")
     parser.add_argument("--port", type=int, help="the API server's port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--eks", action="store_true",
+                        help="also run the EKS-compatible service (see `timoneiro eks serve`), its data under "
+                             "DATA_DIR/eks")
+    parser.add_argument("--eks-port", type=int, default=EKS_PORT,
+                        help=f"the EKS-compatible service's port on 127.0.0.1 (default {EKS_PORT})")
 
 
 def data_dir(args: argparse.Namespace) -> str:

@@ -38,11 +38,12 @@ def _up(args: argparse.Namespace) -> int:
     if refused:
         console(stderr=True).print(f"ERROR: failed to create cluster: {refused}")
         return 1
-    daemon, events = start_daemon(args.name, directory, args.nodes, args.port)
+    daemon, events = start_daemon(args.name, directory, args.nodes, args.port,
+                                  ["--eks", "--eks-port", str(args.eks_port)] if args.eks else [])
     out = console(stderr=True)  # rich loads while the cluster starts
     out.print(f'Creating cluster "{args.name}" ...')
     try:
-        ready = _follow(out, events, daemon, args.nodes)
+        ready, eks_env = _follow(out, events, daemon, args.nodes, args.eks)
     except (StartFailed, KeyboardInterrupt) as e:
         abort_daemon(daemon, directory)
         if isinstance(e, KeyboardInterrupt):
@@ -56,6 +57,9 @@ def _up(args: argparse.Namespace) -> int:
     out.print(f'Set kubectl context to "{context}"\nYou can now use your cluster with:\n\n'
               f"kubectl cluster-info --context {context}\n\nStop it with: {down}")
     _print_join_command(out, ready)
+    if eks_env:
+        out.print(f"\nThe EKS-compatible service listens on 127.0.0.1:{args.eks_port}. Point the aws CLI and "
+                  f"boto3 at it as its admin user with:\n\nsource {eks_env}", markup=False)
     return 0
 
 
@@ -74,8 +78,9 @@ def _refusal(args: argparse.Namespace, directory: str) -> str | None:
 
     if running := running_cluster(directory):
         return f'cluster "{args.name}" is already running at {running.url}'
-    if args.port and _listened_on(args.port):
-        return f"something listens on 127.0.0.1:{args.port}"
+    for port in (args.port, args.eks_port if args.eks else None):
+        if port and _listened_on(port):
+            return f"something listens on 127.0.0.1:{port}"
     return None
 
 
@@ -89,16 +94,17 @@ def _listened_on(port: int) -> bool:
     return True
 
 
-def _follow(out: Console, events: int, daemon: subprocess.Popen, nodes: int) -> str:
+def _follow(out: Console, events: int, daemon: subprocess.Popen, nodes: int, eks: bool) -> tuple[str, str]:
     """Show kind-style steps as the cluster reports them (a spinner on the current one, ✓ once done), in
-    order, until every node is Ready; the `ready` event's detail (the join command)."""
+    order, until every node is Ready (and the EKS service listens, if asked for); the `ready` event's detail
+    (the join command) and the `eks` event's (the file of the service's exports)."""
     from timoneiro.cluster.progress import read_events
 
     boxes = " ".join("📦" * nodes)
     steps = [("apiserver", "Starting storage and API server 🗄️"),
              ("control-plane", "Starting control-plane 🕹️"),
-             ("ready", f"Starting nodes {boxes}")]
-    seen = set()
+             ("ready", f"Starting nodes {boxes}")] + ([("eks", "Starting the EKS-compatible service ☁️")] if eks else [])
+    seen: dict[str, str] = {}
     ready = 0
     with out.status(steps[0][1]) as status:
         try:
@@ -106,12 +112,12 @@ def _follow(out: Console, events: int, daemon: subprocess.Popen, nodes: int) -> 
                 if event == "failed":
                     out.print(f" ✗ {steps[0][1]}")
                     raise StartFailed(detail)
-                seen.add(event)
+                seen[event] = detail
                 ready += event == "node"
                 while steps and steps[0][0] in seen:
                     out.print(f" ✓ {steps.pop(0)[1]}")
                 if not steps:
-                    return detail
+                    return seen["ready"], seen.get("eks", "")
                 status.update(f"{steps[0][1]} ({ready}/{nodes} Ready)" if steps[0][0] == "ready" else steps[0][1])
         except TimeoutError as e:
             raise StartFailed(str(e)) from None

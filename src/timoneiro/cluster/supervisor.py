@@ -25,11 +25,12 @@ log = logging.getLogger("timoneiro.cluster")
 
 
 def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int | None,
-        kubeconfig: bool = True, apiserver_options: dict | None = None) -> int:
+        kubeconfig: bool = True, apiserver_options: dict | None = None, eks_port: int | None = None) -> int:
     """Run the cluster until signalled; the exit code is 0 unless one of its processes failed. With no nodes
     it is a control plane alone (as EKS hosts one, its nodes joining later). `kubeconfig`: point the user's
     kubectl at it once ready (not for a managed cluster, whose users run `aws eks update-kubeconfig`).
-    `apiserver_options`: more keyword arguments of the API server (ServerThread's)."""
+    `apiserver_options`: more keyword arguments of the API server (ServerThread's). `eks_port`: also run the
+    EKS-compatible service there, its data under DATA_DIR/eks (stopped first: it stops its own clusters)."""
     _log_as("supervisor")
     notify = Notifier(notify_fd)
     specs = node_specs(name, nodes)
@@ -49,19 +50,23 @@ def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int |
     os.write(url_w, f"{url}\n{data_dir}".encode())
     os.close(url_w)
     apiserver = _fork("apiserver", _apiserver, notify, data_dir, url, apiserver_options or {})
-    ClusterState(name, url, [s.name for s in specs], [Proc.of("supervisor", os.getpid()), apiserver, components]
+    clients = [components]
+    if eks_port:
+        clients.insert(0, _fork("eks", _eks, notify, os.path.join(data_dir, "eks"), eks_port))
+    ClusterState(name, url, [s.name for s in specs], [Proc.of("supervisor", os.getpid()), apiserver, *clients]
                  ).save(data_dir)
     log.info("cluster %s: API server at %s (pid %d), components pid %d", name, url, apiserver.pid, components.pid)
     code = 0
     try:
-        died = _wait_for_signal_or_exit([apiserver, components])
+        died = _wait_for_signal_or_exit([apiserver, *clients])
         if died is not None:
             code = 1
             notify.send("failed", f"the {died.role} process exited; see {log_path(data_dir)}")
     finally:
-        terminate([components], STOP_TIMEOUT)
+        for client in clients:
+            terminate([client], STOP_TIMEOUT)
         terminate([apiserver], STOP_TIMEOUT)
-        _reap([apiserver, components])
+        _reap([apiserver, *clients])
         ClusterState.forget(data_dir)
         log.info("cluster %s stopped", name)
     return code
@@ -133,6 +138,25 @@ def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, 
     url, data_dir = message.split("\n", 1)
     tune_for_service()
     uvloop.run(_until_signalled(run_components(name, url, data_dir, nodes, notify, kubeconfig)))
+
+
+def _eks(notify: Notifier, data_dir: str, port: int) -> None:
+    """The EKS-compatible service; reports `eks URL` once it listens, its admin's exports in DATA_DIR/aws.env."""
+    import uvloop
+
+    from timoneiro.cli.eks import write_exports
+    from timoneiro.eks.server import serve
+
+    def listening(started: asyncio.Future) -> None:
+        if not started.cancelled() and started.exception() is None:
+            notify.send("eks", write_exports(started.result(), data_dir))
+
+    async def run() -> None:
+        started = asyncio.get_running_loop().create_future()
+        started.add_done_callback(listening)
+        await serve(data_dir, HOST, port, started=started, stop=asyncio.Event())
+
+    uvloop.run(_until_signalled(run()))
 
 
 async def _until_signalled(work: Coroutine[None, None, None]) -> None:

@@ -31,17 +31,23 @@ class _Running:
 class Kubelet:
     def __init__(self, config: ClientConfig | str, node_name: str, *, runtime: Runtime | None = None,
                  labels: dict | None = None, taints: list | None = None, capacity: dict | None = None,
-                 control_plane: bool = False, pod_cidr: str | None = None,
-                 settings: KubeletSettings | None = None) -> None:
+                 reserved: dict | None = None, provider_id: str | None = None,
+                 node_addresses: list[dict] | None = None, control_plane: bool = False,
+                 pod_cidr: str | None = None, settings: KubeletSettings | None = None) -> None:
+        """`capacity` overrides the machine's (--kube-reserved style `reserved` comes off allocatable too);
+        `provider_id` and `node_addresses` are what a cloud provider would report for the node (default: a
+        simulated InternalIP and the hostname)."""
         self.config = config
         self.node_name = node_name
         self.runtime = runtime or SimulatedRuntime()
         self.labels = node_labels(node_name, control_plane, labels)
         self.taints = list(taints or ())
-        self.capacity = capacity
+        self.capacity, self.reserved, self.provider_id = capacity, reserved, provider_id
         self.pod_cidr = pod_cidr
         self.settings = settings or KubeletSettings()
-        self.node_ip = addresses.node_ip(node_name)
+        self.node_addresses = node_addresses or [{"type": "InternalIP", "address": addresses.node_ip(node_name)},
+                                                 {"type": "Hostname", "address": node_name}]
+        self.node_ip = next(a["address"] for a in self.node_addresses if a["type"] == "InternalIP")
         self.node: dict = {}  # the Node as last read or written
         self._pod_cidr_applied: str | None = None
         self._running: _Running | None = None
@@ -52,8 +58,9 @@ class Kubelet:
             return
         client = shared.acquire(self.config)
         node_status = NodeStatus(client, self.node_name, self.runtime, self.settings, labels=self.labels,
-                                 taints=self.taints, capacity=self.capacity, pod_cidr=self.pod_cidr,
-                                 address=self.node_ip, on_node=self._on_node)
+                                 taints=self.taints, capacity=self.capacity, reserved=self.reserved,
+                                 provider_id=self.provider_id, pod_cidr=self.pod_cidr,
+                                 addresses=self.node_addresses, on_node=self._on_node)
         lease = NodeLease(client, self.node_name, self.settings.node_lease_duration_seconds,
                           retry_initial=self.settings.retry_initial, retry_max=self.settings.retry_max)
         pods = PodLifecycle(client, self.node_name, self.runtime, self.settings, lambda: self.node, self.node_ip)

@@ -53,8 +53,9 @@ def node_labels(name: str, control_plane: bool, extra: dict | None) -> dict[str,
     return labels
 
 
-def resources(overrides: dict | None) -> tuple[dict[str, str], dict[str, str]]:
-    """capacity (this machine's, with overrides) and allocatable (less the hard eviction thresholds)."""
+def resources(overrides: dict | None, reserved: dict | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """capacity (this machine's, with overrides) and allocatable (less what is reserved for the system, as
+    --kube-reserved, and the hard eviction thresholds)."""
     host = machine.machine_capacity()
     capacity = {"cpu": Quantity(Fraction(host["cpu"])),
                 "ephemeral-storage": Quantity(Fraction(host["ephemeral-storage"] // 1024 * 1024), BINARY_SI),
@@ -64,9 +65,13 @@ def resources(overrides: dict | None) -> tuple[dict[str, str], dict[str, str]]:
     for name, value in (overrides or {}).items():
         capacity[name] = parse(value)
     allocatable = dict(capacity)
-    allocatable["memory"] = Quantity(max(Fraction(0), capacity["memory"].value - EVICTION_MEMORY), BINARY_SI)
+    for name, value in (reserved or {}).items():
+        allocatable[name] = Quantity(max(Fraction(0), capacity[name].value - parse(value).value),
+                                     capacity[name].format)
+    allocatable["memory"] = Quantity(max(Fraction(0), allocatable["memory"].value - EVICTION_MEMORY), BINARY_SI)
     storage = capacity["ephemeral-storage"].value
-    allocatable["ephemeral-storage"] = Quantity(Fraction(int(storage - storage * EVICTION_NODEFS)), DECIMAL_SI)
+    kept = allocatable["ephemeral-storage"].value
+    allocatable["ephemeral-storage"] = Quantity(Fraction(int(kept - storage * EVICTION_NODEFS)), DECIMAL_SI)
     return ({k: canonical(v) for k, v in sorted(capacity.items())},
             {k: canonical(v) for k, v in sorted(allocatable.items())})
 
@@ -118,16 +123,18 @@ def differs(current: dict, wanted: dict) -> bool:
 class NodeStatus:
     def __init__(self, client: Client, name: str, runtime: Runtime, settings: KubeletSettings, *,
                  labels: dict[str, str], taints: list[dict], capacity: dict | None, pod_cidr: str | None,
-                 address: str, on_node: Callable[[dict], Awaitable[None]]) -> None:
+                 addresses: list[dict], on_node: Callable[[dict], Awaitable[None]], reserved: dict | None = None,
+                 provider_id: str | None = None) -> None:
         self.client = client
         self.name = name
         self.runtime = runtime
         self.settings = settings
         self.labels = labels
         self.taints = taints
-        self.capacity, self.allocatable = resources(capacity)
+        self.capacity, self.allocatable = resources(capacity, reserved)
         self.pod_cidr = pod_cidr
-        self.address = address
+        self.provider_id = provider_id
+        self.addresses = addresses
         self.on_node = on_node  # told every fresh copy of the Node
         self.boot_id = str(uuid.uuid4())
         self._posted_at = float("-inf")
@@ -136,6 +143,8 @@ class NodeStatus:
         """Create the Node, or bring an existing one's labels, taints and annotations up to date."""
         meta: dict = {"name": self.name, "labels": self.labels, "annotations": {ATTACH_DETACH_ANNOTATION: "true"}}
         spec: dict = {"taints": self.taints} if self.taints else {}
+        if self.provider_id:
+            spec["providerID"] = self.provider_id
         if self.pod_cidr:
             spec.update(podCIDR=self.pod_cidr, podCIDRs=[self.pod_cidr])
         try:
@@ -161,6 +170,8 @@ class NodeStatus:
                                                      for h in have)]
         if missing:
             patch["spec"] = {"taints": have + missing}
+        if self.provider_id and not spec.get("providerID"):  # immutable once set
+            patch.setdefault("spec", {})["providerID"] = self.provider_id
         if self.pod_cidr and not spec.get("podCIDR"):
             patch.setdefault("spec", {}).update(podCIDR=self.pod_cidr, podCIDRs=[self.pod_cidr])
         return await self.client.patch(NODES, self.name, patch) if patch else node
@@ -171,7 +182,7 @@ class NodeStatus:
             "capacity": self.capacity,
             "allocatable": self.allocatable,
             "conditions": conditions(current.get("conditions") or [], await self.runtime.status(), rfc3339()),
-            "addresses": [{"type": "InternalIP", "address": self.address}, {"type": "Hostname", "address": self.name}],
+            "addresses": self.addresses,
             "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
             "nodeInfo": {
                 "machineID": machine.machine_id(self.name), "systemUUID": machine.system_uuid(self.name),

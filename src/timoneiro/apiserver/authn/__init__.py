@@ -4,6 +4,8 @@ carries credentials none accepts, or none where anonymous access is not allowed,
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,9 +56,16 @@ class Unauthorized(Exception):
 
 
 class Authenticator(Protocol):
-    def authenticate(self, req: Request) -> UserInfo | None:
+    def authenticate(self, req: Request) -> UserInfo | None | Awaitable[UserInfo | None]:
         """The request's user, None if this authenticator does not recognise its credentials, or raise
-        Unauthorized if it recognises them as its kind and finds them invalid."""
+        Unauthorized if it recognises them as its kind and finds them invalid. One that asks a remote
+        service (the token webhook) answers with an awaitable."""
+
+
+async def identify(authenticator: Authenticator, req: Request) -> UserInfo | None:
+    """One authenticator's answer, awaited if it is a remote one's."""
+    user = authenticator.authenticate(req)
+    return await user if inspect.isawaitable(user) else user
 
 
 class Authentication:
@@ -68,11 +77,11 @@ class Authentication:
         self.anonymous = anonymous
         self.anonymous_paths = frozenset(anonymous_paths)
 
-    def authenticate(self, req: Request) -> UserInfo | None:
+    async def authenticate(self, req: Request) -> UserInfo | None:
         """The user, or None for 401."""
         try:
             for authenticator in self.authenticators:
-                user = authenticator.authenticate(req)
+                user = await identify(authenticator, req)
                 if user is not None:
                     return user
         except Unauthorized:

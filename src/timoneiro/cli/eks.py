@@ -1,0 +1,81 @@
+"""`timoneiro eks serve`: the EKS-compatible service in the foreground, which the real `aws` CLI and boto3
+use through AWS_ENDPOINT_URL (or --endpoint-url / endpoint_url). On start it prints the endpoint and the
+admin user's credentials as shell exports, and writes them to DATA_DIR/aws.env."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from timoneiro.eks.service import Eks
+
+DEFAULT_ADDRESS = "127.0.0.1:4566"
+ENV_FILE = "aws.env"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("eks", help="the EKS-compatible service (clusters and node groups, by the AWS "
+                                        "API)")
+    commands = parser.add_subparsers(dest="eks_command", required=True)
+    serve = commands.add_parser("serve", help="run the service in the foreground until SIGTERM or SIGINT")
+    serve.add_argument("--data-dir", default="~/.timoneiro/eks",
+                       help="where its state, users and clusters live (default ~/.timoneiro/eks)")
+    serve.add_argument("--address", default=DEFAULT_ADDRESS,
+                       help=f"HOST:PORT to listen on, plain HTTP (default {DEFAULT_ADDRESS})")
+    serve.add_argument("--region", default="us-east-1", help="the region it serves (default us-east-1)")
+    serve.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvloop
+
+    host, _, port = args.address.rpartition(":")
+    if not port.isdigit():
+        sys.exit(f"Error: --address must be HOST:PORT, not {args.address!r}")
+    directory = os.path.abspath(os.path.expanduser(args.data_dir))
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    try:
+        uvloop.run(_run(directory, host or "127.0.0.1", int(port), args.region))
+    except OSError as e:
+        sys.exit(f"Error: cannot listen on {args.address}: {e.strerror or e}")
+    return 0
+
+
+async def _run(directory: str, host: str, port: int, region: str) -> None:
+    from timoneiro.eks.server import launch
+
+    eks, serving = await launch(directory, host, port, region)
+    _announce(eks, directory)
+    await serving
+
+
+def exports(eks: Eks) -> str:
+    """What a shell needs for `aws eks ...` to reach the service as its admin user."""
+    key = eks.iam.admin
+    values = {"AWS_ACCESS_KEY_ID": key.principal.access_key_id,
+              "AWS_SECRET_ACCESS_KEY": key.secret_access_key, "AWS_DEFAULT_REGION": eks.region,
+              "AWS_ENDPOINT_URL": eks.url}
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
+
+
+def write_exports(eks: Eks, directory: str) -> str:
+    """Write the exports to DIRECTORY/aws.env (private: it holds a secret key); the file's path."""
+    from timoneiro.files import write_private
+
+    path = os.path.join(directory, ENV_FILE)
+    write_private(path, exports(eks).encode())
+    return path
+
+
+def _announce(eks: Eks, directory: str) -> None:
+    path = write_exports(eks, directory)
+    print(f"The EKS-compatible service listens on {eks.url} (region {eks.region}); its data is in "
+          f"{directory}.\n"
+          f"Point the aws CLI and boto3 at it as its admin user (or `source {path}`):\n\n{exports(eks)}",
+          flush=True)
