@@ -19,6 +19,8 @@ from controller_testing import Api
 from timoneiro.apiserver.server import ServerThread
 from timoneiro.client import Client, ClientConfig
 
+pytest_plugins = ["eks_testing"]  # the `eks` fixture: an EKS-compatible service for the test
+
 KUBECTL = shutil.which("kubectl")
 
 

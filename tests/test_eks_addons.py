@@ -16,7 +16,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError, WaiterError
 
-from eks_testing import EksService, eks  # noqa: F401
+from eks_testing import EksService
 from timoneiro.eks import addon_config, versions
 from timoneiro.eks.addon_catalogue import ADDONS
 from timoneiro.eks.errors import AwsError
@@ -28,7 +28,7 @@ FAST = {"Delay": 1, "MaxAttempts": 120}
 WAIT = 120.0  # seconds a test waits for a status before it fails
 
 
-def cluster(eks, name: str, **extra) -> Path:  # noqa: F811
+def cluster(eks, name: str, **extra) -> Path:
     """Create a cluster, wait for ACTIVE; the path of its super-admin kubeconfig (ControlPlane.admin's)."""
     client = eks.client()
     client.create_cluster(name=name, roleArn=ROLE, resourcesVpcConfig=VPC, **extra)
@@ -77,7 +77,7 @@ def error_of(call, **kwargs) -> dict:
 # the catalogue
 
 
-def test_describe_addon_versions_filters_and_pages(eks):  # noqa: F811
+def test_describe_addon_versions_filters_and_pages(eks):
     client = eks.client()
     everything = client.describe_addon_versions()["addons"]
     names = [a["addonName"] for a in everything]
@@ -119,7 +119,7 @@ def test_catalogue_covers_every_supported_kubernetes_version():
             assert len([v for v in addon.versions if kubernetes in v.default_for]) == 1
 
 
-def test_describe_addon_configuration(eks):  # noqa: F811
+def test_describe_addon_configuration(eks):
     client = eks.client()
     found = client.describe_addon_configuration(addonName="coredns", addonVersion="v1.11.4-eksbuild.2")
     schema = json.loads(found["configurationSchema"])
@@ -165,7 +165,7 @@ def test_configuration_values_are_checked_against_the_schema():
 # add-ons in clusters
 
 
-def test_new_cluster_gets_self_managed_addons(eks):  # noqa: F811
+def test_new_cluster_gets_self_managed_addons(eks):
     admin = cluster(eks, "selfmanaged")
     client = eks.client()
     assert client.list_addons(clusterName="selfmanaged")["addons"] == []
@@ -190,7 +190,7 @@ def test_new_cluster_gets_self_managed_addons(eks):  # noqa: F811
     assert get(admin, "clusterrole", "system:coredns")["rules"]
 
 
-def test_addon_lifecycle_without_nodes(eks):  # noqa: F811
+def test_addon_lifecycle_without_nodes(eks):
     admin = cluster(eks, "bare", bootstrapSelfManagedAddons=False)
     client = eks.client()
     assert kubectl(admin, "get", "deployment", "coredns", check=False).returncode != 0  # nothing self-managed
@@ -251,7 +251,7 @@ def test_addon_lifecycle_without_nodes(eks):  # noqa: F811
     assert client.list_addons(clusterName="bare")["addons"] == ["coredns"]
 
 
-def test_addon_errors(eks):  # noqa: F811
+def test_addon_errors(eks):
     cluster(eks, "errs", bootstrapSelfManagedAddons=False)
     client = eks.client()
     client.create_addon(clusterName="errs", addonName="kube-proxy")
@@ -279,7 +279,7 @@ def test_addon_errors(eks):  # noqa: F811
     assert client.list_addons(clusterName="errs")["addons"] == ["kube-proxy"]
 
 
-def test_resolve_conflicts(eks):  # noqa: F811
+def test_resolve_conflicts(eks):
     admin = cluster(eks, "conflicts")  # the self-managed kube-proxy is there
     client = eks.client()
     original = get(admin, "configmap", "kube-proxy-config")["data"]["config"]
@@ -321,7 +321,7 @@ def test_resolve_conflicts(eks):  # noqa: F811
     assert settled(client, "conflicts", "kube-proxy")["status"] == "ACTIVE"
 
 
-def test_coredns_runs_on_a_node_group(eks):  # noqa: F811
+def test_coredns_runs_on_a_node_group(eks):
     admin = cluster(eks, "withnodes")
     client = eks.client()
     client.create_addon(clusterName="withnodes", addonName="coredns", addonVersion="v1.11.3-eksbuild.2",
@@ -371,7 +371,7 @@ def test_addons_outlive_a_restart(tmp_path):
         assert "mode: ipvs" in get(admin, "configmap", "kube-proxy-config")["data"]["config"]
 
 
-def test_kube_proxy_follows_a_cluster_upgrade(eks):  # noqa: F811
+def test_kube_proxy_follows_a_cluster_upgrade(eks):
     admin = cluster(eks, "upgraded", version="1.31", bootstrapSelfManagedAddons=False)
     client = eks.client()
     client.create_addon(clusterName="upgraded", addonName="kube-proxy")

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from conftest import Kubectl
 from controller_testing import eventually
-from eks_testing import EksService, eks  # noqa: F401
+from eks_testing import EksService
 from timoneiro.eks import instances
 from timoneiro.eks.errors import AwsError
 from timoneiro.eks.iam import Principal
@@ -231,7 +231,7 @@ def settled(asg, group: str, count: int) -> list[dict] | None:
     return activities if done else None
 
 
-def test_node_group_scaled_through_its_auto_scaling_group(eks: EksService, tmp_path) -> None:  # noqa: F811
+def test_node_group_scaled_through_its_auto_scaling_group(eks: EksService, tmp_path) -> None:
     client, asg = eks.client(), eks.client("autoscaling")
     client.create_cluster(name="demo", roleArn=ROLE, resourcesVpcConfig={"subnetIds": SUBNETS})
     client.get_waiter("cluster_active").wait(name="demo", WaiterConfig=FAST)
@@ -261,6 +261,8 @@ def test_node_group_scaled_through_its_auto_scaling_group(eks: EksService, tmp_p
     assert [a["Description"] for a in activities] == [f"Launching a new EC2 instance: {second}",
                                                      f"Launching a new EC2 instance: {first}"]
     assert "increasing the capacity from 1 to 2" in activities[0]["Cause"]
+    assert "a user request explicitly set group desired capacity changing the desired capacity from 1 to 2" \
+        in activities[0]["Cause"]
     assert {i["AutoScalingGroupName"] for i in instances_now} == {group} and len(instances_now) == 2
 
     kubectl = Kubectl(tmp_path, eks.eks.control_plane("demo").admin)

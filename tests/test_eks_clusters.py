@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
-from eks_testing import EksService, eks  # noqa: F401
+
+from eks_testing import EksService
 
 ROLE = "arn:aws:iam::111122223333:role/eksClusterRole"
 VPC = {"subnetIds": ["subnet-0a1", "subnet-0b2"], "securityGroupIds": ["sg-01"]}
@@ -97,6 +98,9 @@ def test_create_refusals(eks):
     assert error_of(create, client, "-bad")["Error"]["Code"] == "InvalidParameterException"
     assert error_of(create, client, "four", kubernetesNetworkConfig={"serviceIpv4Cidr": "8.8.0.0/16"}
                     )["Error"]["Code"] == "InvalidParameterException"
+    assert error_of(create, client, "five", accessConfig={"bootstrapClusterCreatorAdminPermissions": False}
+                    )["Error"]["Message"] == ("bootstrapClusterCreatorAdminPermissions must be true if cluster "
+                                              "authentication mode is set to CONFIG_MAP")
     assert client.list_clusters()["clusters"] == ["one"]
 
 
@@ -202,3 +206,22 @@ def test_aws_cli_and_restart(tmp_path):
         cluster = service.client().describe_cluster(name="seed")["cluster"]
         assert (cluster["status"], cluster["endpoint"]) == ("ACTIVE", endpoint)
         assert serves_with_ca(endpoint, cluster["certificateAuthority"]["data"]) == "kube-apiserver"
+
+
+def test_service_cidr_is_the_clusters(eks):
+    import os
+    import subprocess
+
+    client = eks.client()
+    create(client, "wide", kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16"})
+    cluster = active(client, "wide")
+    assert cluster["kubernetesNetworkConfig"]["serviceIpv4Cidr"] == "172.20.0.0/16"
+    admin = os.path.join(eks.eks.control_plane("wide").data_dir, "super-admin.conf")
+
+    def cluster_ip(name: str) -> str:
+        return subprocess.run(["kubectl", "--kubeconfig", admin, "get", "svc", "-A", "--field-selector",
+                               f"metadata.name={name}", "-o", "jsonpath={.items[0].spec.clusterIP}"],
+                              capture_output=True, text=True, check=True).stdout
+
+    assert cluster_ip("kubernetes") == "172.20.0.1"
+    assert cluster_ip("kube-dns") == "172.20.0.10"  # the self-managed coredns, as EKS places it

@@ -16,7 +16,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from eks_testing import EksService, eks  # noqa: F401
+from eks_testing import EksService
 from timoneiro.cluster.procs import Proc
 from timoneiro.eks import asg, drain, ec2
 from timoneiro.eks import nodegroup_config as config
@@ -192,7 +192,7 @@ def test_configuration_is_checked_as_eks_checks_it():
 # with clusters
 
 
-def test_nodes_join_with_eks_labels_taints_and_capacity(eks):  # noqa: F811
+def test_nodes_join_with_eks_labels_taints_and_capacity(eks):
     cluster(eks)
     client = eks.client()
     made = nodegroup(eks, "gpu", instanceTypes=["t3.large"], labels={"team": "ml"},
@@ -330,7 +330,7 @@ def guarded(svc, name: str, replicas: int, spread: bool = False) -> None:
         "currentHealthy") == replicas, f"{replicas} healthy pods of {name}")
 
 
-def test_scaling_launches_and_drains_respecting_disruption_budgets(eks):  # noqa: F811
+def test_scaling_launches_and_drains_respecting_disruption_budgets(eks):
     cluster(eks)
     client = eks.client()
     nodegroup(eks, "workers", scalingConfig={"minSize": 0, "maxSize": 3, "desiredSize": 2})
@@ -391,7 +391,7 @@ def test_scaling_launches_and_drains_respecting_disruption_budgets(eks):  # noqa
     assert [ready(n) for n in nodes(eks).values()] == [True]
 
 
-def test_version_update_replaces_every_node(eks):  # noqa: F811
+def test_version_update_replaces_every_node(eks):
     cluster(eks)
     client = eks.client()
     old = nodegroup(eks, "workers", releaseVersion="1.32.0-20241201",
@@ -416,7 +416,7 @@ def test_version_update_replaces_every_node(eks):  # noqa: F811
 
 
 
-def test_version_update_fails_on_a_budget_unless_forced(eks, monkeypatch):  # noqa: F811
+def test_version_update_fails_on_a_budget_unless_forced(eks, monkeypatch):
     monkeypatch.setattr(drain, "UPDATE_TIMEOUT", 2.0)  # EKS gives a node 15 minutes
     cluster(eks)
     client = eks.client()

@@ -24,7 +24,6 @@ from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from eks_testing import eks  # noqa: F401
 from timoneiro.apiserver.server import free_port
 from timoneiro.eks import sigv4
 from timoneiro.eks.errors import AwsError, not_found
@@ -75,19 +74,19 @@ def error_of(call) -> dict:
 # the service, with real clients
 
 
-def test_list_clusters_on_an_empty_service(eks):  # noqa: F811
+def test_list_clusters_on_an_empty_service(eks):
     assert eks.client().list_clusters()["clusters"] == []
     assert eks.aws_json("eks", "list-clusters") == {"clusters": []}
 
 
-def test_sts_get_caller_identity_with_the_aws_cli(eks):  # noqa: F811
+def test_sts_get_caller_identity_with_the_aws_cli(eks):
     admin = eks.server.credentials.principal
     identity = eks.aws_json("sts", "get-caller-identity")
     assert identity == {"UserId": admin.user_id, "Account": admin.account, "Arn": admin.arn}
     assert admin.arn == f"arn:aws:iam::{eks.eks.account}:user/admin"
 
 
-def test_unknown_access_key_is_unrecognized(eks):  # noqa: F811
+def test_unknown_access_key_is_unrecognized(eks):
     response = error_of(lambda: eks.client(access_key_id="AKIAIOSFODNN7EXAMPLE", secret="x").list_clusters())
     assert response["Error"] == {"Code": "UnrecognizedClientException",
                                  "Message": "The security token included in the request is invalid."}
@@ -98,7 +97,7 @@ def test_unknown_access_key_is_unrecognized(eks):  # noqa: F811
     assert response["Error"]["Type"] == "Sender"
 
 
-def test_wrong_secret_is_an_invalid_signature(eks):  # noqa: F811
+def test_wrong_secret_is_an_invalid_signature(eks):
     key_id = eks.server.credentials.principal.access_key_id
     response = error_of(lambda: eks.client(access_key_id=key_id, secret="wrong").list_clusters())
     assert response["Error"] == {"Code": "InvalidSignatureException", "Message": sigv4.MISMATCH}
@@ -111,7 +110,7 @@ def test_wrong_secret_is_an_invalid_signature(eks):  # noqa: F811
     assert "(InvalidSignatureException)" in proc.stderr and "does not match the signature" in proc.stderr
 
 
-def test_unsigned_requests_are_refused_in_their_protocol(eks):  # noqa: F811
+def test_unsigned_requests_are_refused_in_their_protocol(eks):
     status, headers, body = signed(eks.url, None, path="/clusters", sign=False)
     assert status == 403
     assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
@@ -125,7 +124,7 @@ def test_unsigned_requests_are_refused_in_their_protocol(eks):  # noqa: F811
     assert parsed["ResponseMetadata"]["RequestId"] == headers["x-amzn-requestid"]
 
 
-def test_resource_not_found_round_trip(eks):  # noqa: F811
+def test_resource_not_found_round_trip(eks):
     client = eks.client()
     with pytest.raises(client.exceptions.ResourceNotFoundException) as info:
         client.describe_cluster(name="missing")
@@ -139,7 +138,7 @@ def test_resource_not_found_round_trip(eks):  # noqa: F811
            "missing." in proc.stderr
 
 
-def test_labels_are_decoded_after_the_signature_covers_them(eks):  # noqa: F811
+def test_labels_are_decoded_after_the_signature_covers_them(eks):
     """An ARN label travels percent-encoded (':' and '/'); the signature is over the encoded path."""
     arn = f"arn:aws:eks:us-east-1:{eks.eks.account}:cluster/missing"
     response = error_of(lambda: eks.client().list_tags_for_resource(resourceArn=arn))
@@ -147,7 +146,7 @@ def test_labels_are_decoded_after_the_signature_covers_them(eks):  # noqa: F811
     assert arn in response["Error"]["Message"]
 
 
-def test_query_protocol_errors_round_trip(eks):  # noqa: F811
+def test_query_protocol_errors_round_trip(eks):
     sts = eks.client("sts", retries={"max_attempts": 1})
     response = error_of(lambda: sts.get_session_token())
     assert response["Error"]["Code"] == "NotImplemented"
@@ -162,7 +161,7 @@ def test_query_protocol_errors_round_trip(eks):  # noqa: F811
                                "Message": "Could not find operation NoSuchThing for version 2011-06-15"}
 
 
-def test_unknown_route_and_bad_bodies(eks):  # noqa: F811
+def test_unknown_route_and_bad_bodies(eks):
     key = admin_key(eks)
     status, headers, body = signed(eks.url, key, path="/no/such/thing")
     assert (status, headers["x-amzn-errortype"]) == (404, "UnknownOperationException")
@@ -181,7 +180,7 @@ def test_unknown_route_and_bad_bodies(eks):  # noqa: F811
     assert "at 'name' failed to satisfy constraint: Member must be of type string" in json.loads(body)["message"]
 
 
-def test_the_token_webhook_is_the_one_unsigned_path(eks):  # noqa: F811
+def test_the_token_webhook_is_the_one_unsigned_path(eks):
     status, headers, body = signed(eks.url, None, method="POST", path="/webhooks/authentication/nope",
                                    body=b'{"kind": "TokenReview"}', sign=False)
     assert (status, headers["content-type"]) == (401, "application/json")
@@ -191,7 +190,7 @@ def test_the_token_webhook_is_the_one_unsigned_path(eks):  # noqa: F811
     assert (status, headers["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
 
 
-def test_body_too_large(eks):  # noqa: F811
+def test_body_too_large(eks):
     status, headers, body = signed(eks.url, None, method="POST", path="/clusters", body=b"x" * (2 << 20),
                                    sign=False, headers={"Content-Type": "application/json"})
     assert (status, headers["x-amzn-errortype"]) == (413, "RequestEntityTooLargeException")
@@ -227,7 +226,7 @@ def _decode_token(token: str) -> str:
     return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
 
 
-def test_presigned_token_from_the_aws_cli_verifies(eks):  # noqa: F811
+def test_presigned_token_from_the_aws_cli_verifies(eks):
     credential = eks.aws_json("eks", "get-token", "--cluster-name", "c1")
     url = _decode_token(credential["status"]["token"])
     assert url.startswith(eks.url)
@@ -238,7 +237,7 @@ def test_presigned_token_from_the_aws_cli_verifies(eks):  # noqa: F811
     assert info.value.query_code == "SignatureDoesNotMatch"
 
 
-def test_presigned_url_is_a_get_caller_identity_call(eks):  # noqa: F811
+def test_presigned_url_is_a_get_caller_identity_call(eks):
     url = urlsplit(_token_url(eks, "c1"))
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     try:
@@ -253,7 +252,7 @@ def test_presigned_url_is_a_get_caller_identity_call(eks):  # noqa: F811
     assert parsed["Arn"] == eks.server.credentials.principal.arn
 
 
-def test_presigned_tampered_expired_and_wrong_secret(eks):  # noqa: F811
+def test_presigned_tampered_expired_and_wrong_secret(eks):
     iam, url = eks.eks.iam, _token_url(eks, "c1")
     with pytest.raises(AwsError) as info:
         sigv4.verify_presigned(iam, "GET", url.replace("Action=GetCallerIdentity", "Action=GetSessionToken"),

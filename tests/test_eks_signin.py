@@ -10,6 +10,7 @@ import json
 import shutil
 import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,6 @@ from timoneiro.eks.tokens import PREFIX
 if TYPE_CHECKING:
     from eks_testing import EksService
 
-pytest_plugins = ["eks_testing"]  # its `eks` fixture
 ROLE = "arn:aws:iam::111122223333:role/eksClusterRole"
 VPC = {"subnetIds": ["subnet-0a1", "subnet-0b2"], "securityGroupIds": ["sg-01"]}
 POLICY = "arn:aws:eks::aws:cluster-access-policy/"
@@ -58,6 +58,13 @@ def ok(proc: subprocess.CompletedProcess) -> str:
 
 def whoami(eks: EksService, key: AccessKey | None = None) -> dict:
     return json.loads(ok(kubectl(eks, "auth", "whoami", "-o", "json", key=key)))["status"]["userInfo"]
+
+
+def next_token() -> None:
+    """The API server keeps a token's identity for the webhook cache TTL, as upstream's does; a token signed in
+    the same second as the last is the same token, so that a changed identity shows on the next one, signed a
+    second later."""
+    time.sleep(1)
 
 
 def forbidden(proc: subprocess.CompletedProcess) -> bool:
@@ -97,6 +104,7 @@ def test_another_user_needs_an_entry_then_a_policy(eks):
     assert denied.returncode != 0 and UNAUTHORIZED in denied.stderr
 
     eks.aws("eks", "create-access-entry", "--cluster-name", "shared", "--principal-arn", dev.principal.arn)
+    next_token()
     assert whoami(eks, dev)["username"] == dev.principal.arn
     assert forbidden(kubectl(eks, "get", "pods", key=dev))
 
@@ -114,6 +122,7 @@ def test_another_user_needs_an_entry_then_a_policy(eks):
     ok(kubectl(eks, "get", "pods", "-n", "kube-system", key=dev))
     client.update_access_entry(clusterName="shared", principalArn=dev.principal.arn, kubernetesGroups=["viewers"],
                                username="developer")
+    next_token()
     me = whoami(eks, dev)
     assert (me["username"], me["groups"]) == ("developer", ["viewers", "system:authenticated"])
     ok(kubectl(eks, "get", "pods", "-n", "kube-system", key=dev))  # the binding follows the new username
@@ -122,6 +131,7 @@ def test_another_user_needs_an_entry_then_a_policy(eks):
                                       policyArn=POLICY + "AmazonEKSViewPolicy")
     assert forbidden(kubectl(eks, "get", "pods", key=dev))
     client.delete_access_entry(clusterName="shared", principalArn=dev.principal.arn)
+    next_token()
     assert UNAUTHORIZED in kubectl(eks, "get", "pods", key=dev).stderr
     bindings = json.loads(ok(kubectl(eks, "get", "clusterrolebindings,rolebindings", "-A", "-o", "json",
                                      "-l", "timoneiro.io/access-policy")))["items"]
@@ -156,11 +166,13 @@ def test_aws_auth_maps_users_in_the_config_map_modes_only(eks):
     # an access entry wins over the ConfigMap for the same principal
     client = eks.client()
     client.create_access_entry(clusterName="legacy", principalArn=dev.principal.arn)
+    next_token()
     assert whoami(eks, dev)["username"] == dev.principal.arn
     client.delete_access_entry(clusterName="legacy", principalArn=dev.principal.arn)
 
     client.update_cluster_config(name="legacy", accessConfig={"authenticationMode": "API"})
     client.get_waiter("cluster_active").wait(name="legacy", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    next_token()
     assert UNAUTHORIZED in kubectl(eks, "get", "pods", key=dev).stderr  # API mode: the ConfigMap is ignored
 
 

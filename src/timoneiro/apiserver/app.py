@@ -18,7 +18,7 @@ from timoneiro.apiserver import clusterinfo, csr, discovery, errors, tokenreview
 from timoneiro.apiserver.admission import chain as admission
 from timoneiro.apiserver.admission.namespace import refuse_protected_namespace_delete
 from timoneiro.apiserver.admission.priority import system_priority_classes
-from timoneiro.apiserver.admission.service_addresses import ServiceAddresses
+from timoneiro.apiserver.admission.service_addresses import DEFAULT_SERVICE_RANGE, ServiceAddresses
 from timoneiro.apiserver.authn import Authentication, Everyone
 from timoneiro.apiserver.authn.bootstrap import BootstrapTokenAuthenticator
 from timoneiro.apiserver.authn.impersonation import impersonate
@@ -57,7 +57,8 @@ class APIServer:
     def __init__(self, data_dir: str, address: str = "127.0.0.1:6443", *, secure: bool = True,
                  encryption_provider_config: str | None = None, token_auth_file: str | None = None,
                  authorization_mode: str = DEFAULT_MODE, authentication_token_webhook_config_file: str | None = None,
-                 authentication_token_webhook_cache_ttl: float = DEFAULT_CACHE_TTL) -> None:
+                 authentication_token_webhook_cache_ttl: float = DEFAULT_CACHE_TTL,
+                 service_cluster_ip_range: str = DEFAULT_SERVICE_RANGE) -> None:
         """`secure`: HTTPS with the cluster PKI under data_dir, and every request authenticated and
         authorized; else (only to measure what that costs) plain HTTP where everyone is the superuser.
         `encryption_provider_config`: an EncryptionConfiguration file (encryption at rest); a secure server
@@ -66,7 +67,8 @@ class APIServer:
         `authentication_token_webhook_config_file`: a kubeconfig naming the service that checks bearer tokens
         no other authenticator knows (--authentication-token-webhook-config-file), whose answers are kept
         `authentication_token_webhook_cache_ttl` seconds (--authentication-token-webhook-cache-ttl).
-        `authorization_mode`: kube-apiserver's --authorization-mode, e.g. "Node,RBAC"."""
+        `authorization_mode`: kube-apiserver's --authorization-mode, e.g. "Node,RBAC".
+        `service_cluster_ip_range`: the CIDR Services' cluster IPs come from (--service-cluster-ip-range)."""
         self.data_dir = data_dir
         self.address = address
         self.secure = secure
@@ -84,7 +86,7 @@ class APIServer:
         self.handlers = Handlers(self)
         self.subresources = Subresources(self)
         self.crds = CRDServing(self)
-        self.service_addresses = ServiceAddresses(self.cache)
+        self.service_addresses = ServiceAddresses(self.cache, service_cluster_ip_range)
         admission.install(self)
         csr.install(self)
         self.generic.after_write.append(self.crds.on_write)

@@ -11,8 +11,6 @@ import threading
 import uvicorn
 
 from timoneiro.apiserver.app import APIServer
-from timoneiro.apiserver.authn.webhook import DEFAULT_CACHE_TTL
-from timoneiro.apiserver.authz.modes import DEFAULT_MODE
 from timoneiro.apiserver.tls import PeerCertProtocol
 from timoneiro.client.config import ClientConfig
 
@@ -25,25 +23,15 @@ def free_port() -> int:
 
 async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
                 started: asyncio.Future | None = None, stop: asyncio.Event | None = None,
-                controllers: bool = True, secure: bool = True,
-                encryption_provider_config: str | None = None, token_auth_file: str | None = None,
-                authorization_mode: str = DEFAULT_MODE, authentication_token_webhook_config_file: str | None = None,
-                authentication_token_webhook_cache_ttl: float = DEFAULT_CACHE_TTL) -> None:
+                controllers: bool = True, secure: bool = True, **options: object) -> None:
     """Start storage, the HTTPS listener and (unless a cluster runs its controller manager elsewhere) the
     controllers; run until `stop` is set (or forever). The PKI is made on first start (see pki.cluster).
-    `encryption_provider_config`: see APIServer (without one, Secrets are encrypted with a generated key).
-    `token_auth_file`: static bearer tokens (kube-apiserver's --token-auth-file CSV).
-    `authorization_mode`: kube-apiserver's --authorization-mode (see APIServer).
-    `authentication_token_webhook_config_file`, `authentication_token_webhook_cache_ttl`: the remote token
-    authenticator (see APIServer)."""
+    `options`: the API server's (see APIServer: encryption_provider_config, token_auth_file,
+    authorization_mode, authentication_token_webhook_config_file and _cache_ttl, service_cluster_ip_range)."""
     url = server_url(host, port, secure)
-    api = APIServer(data_dir, f"{host}:{port}", secure=secure,
-                    encryption_provider_config=encryption_provider_config, token_auth_file=token_auth_file,
-                    authorization_mode=authorization_mode,
-                    authentication_token_webhook_config_file=authentication_token_webhook_config_file,
-                    authentication_token_webhook_cache_ttl=authentication_token_webhook_cache_ttl)
+    api = APIServer(data_dir, f"{host}:{port}", secure=secure, **options)
     if secure:
-        api.pki.ensure(url)
+        api.pki.ensure(url, hosts=(api.service_addresses.first_ip(),))  # the kubernetes Service's address
     await api.start()
     config = uvicorn.Config(api, host=host, port=port, loop="none", http=PeerCertProtocol, lifespan="off",
                             log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=120,
@@ -94,18 +82,12 @@ class ServerThread:
     """An API server on its own event loop in a thread: how tests and `timoneiro up` embed one."""
 
     def __init__(self, data_dir: str, port: int | None = None, host: str = "127.0.0.1",
-                 controllers: bool = True, secure: bool = True,
-                 encryption_provider_config: str | None = None, token_auth_file: str | None = None,
-                 authorization_mode: str = DEFAULT_MODE, authentication_token_webhook_config_file: str | None = None,
-                 authentication_token_webhook_cache_ttl: float = DEFAULT_CACHE_TTL) -> None:
+                 controllers: bool = True, secure: bool = True, **options: object) -> None:
+        """`options`: the API server's (see serve)."""
         self.data_dir = data_dir
         self.controllers = controllers
         self.secure = secure
-        self.encryption_provider_config = encryption_provider_config
-        self.token_auth_file = token_auth_file
-        self.authorization_mode = authorization_mode
-        self.webhook = {"authentication_token_webhook_config_file": authentication_token_webhook_config_file,
-                        "authentication_token_webhook_cache_ttl": authentication_token_webhook_cache_ttl}
+        self.options = options
         self.host = host
         self.port = port or free_port()
         self.url = server_url(host, self.port, secure)
@@ -137,8 +119,7 @@ class ServerThread:
         started.add_done_callback(on_started)
         try:
             self.loop.run_until_complete(serve(self.data_dir, self.host, self.port, started, self._stop,
-                                               self.controllers, self.secure, self.encryption_provider_config,
-                                               self.token_auth_file, self.authorization_mode, **self.webhook))
+                                               self.controllers, self.secure, **self.options))
         except BaseException as e:  # surfaced to start()
             self._error = e
             self._ready.set()

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--authentication-token-webhook-config-file", metavar="FILE",
                         help="the API server asks the service this kubeconfig names about bearer tokens it does "
                              "not know (as an EKS cluster asks EKS)")
+    parser.add_argument("--service-cluster-ip-range", metavar="CIDR",
+                        help="where Services' cluster IPs come from (default 10.96.0.0/12)")
     parser.set_defaults(func=_cluster)
 
 
@@ -32,6 +34,8 @@ def _cluster(args: argparse.Namespace) -> int:
         print(f'ERROR: cluster "{args.name}" is already running at {running.url}', file=sys.stderr)
         return 1
     webhook = args.authentication_token_webhook_config_file
-    options = {"authentication_token_webhook_config_file": os.path.abspath(webhook)} if webhook else None
+    options = {"authentication_token_webhook_config_file": os.path.abspath(webhook)} if webhook else {}
+    if args.service_cluster_ip_range:
+        options["service_cluster_ip_range"] = args.service_cluster_ip_range
     return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
                args.eks_port if args.eks else None)

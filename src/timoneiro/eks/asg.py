@@ -68,10 +68,11 @@ def _iso(moment: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
-def resize(group: dict, low: int, high: int, desired: int) -> None:
-    """New sizes, as a user request to update the group's constraints (which later activities name as their
-    cause)."""
-    text = f"a user request update of AutoScalingGroup constraints to min: {low}, max: {high}, desired: {desired}"
+def resize(group: dict, low: int, high: int, desired: int, explicit: bool = False) -> None:
+    """New sizes, as a user request to update the group's constraints, or (`explicit`, SetDesiredCapacity)
+    to set its desired capacity alone; later activities name it as their cause."""
+    text = ("a user request explicitly set group desired capacity" if explicit else
+            f"a user request update of AutoScalingGroup constraints to min: {low}, max: {high}, desired: {desired}")
     if desired != group["DesiredCapacity"]:
         text += f" changing the desired capacity from {group['DesiredCapacity']} to {desired}"
     group.update(MinSize=low, MaxSize=high, DesiredCapacity=desired)

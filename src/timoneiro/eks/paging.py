@@ -35,3 +35,9 @@ def _offset(token: str | None) -> int:
     except (ValueError, UnicodeDecodeError):
         pass
     raise invalid_parameter("The nextToken provided is invalid.")
+
+
+def names_page(records: dict, key: str, params: dict) -> dict:
+    """A List* answer of record names, sorted (ListNodegroups, ListAddons): {key: names, "nextToken": ...}."""
+    names, token = page(sorted(records), params)
+    return {key: names, "nextToken": token}

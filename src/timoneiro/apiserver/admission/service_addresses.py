@@ -17,11 +17,14 @@ if TYPE_CHECKING:
 NODE_PORTS = range(30000, 32768)
 
 
+DEFAULT_SERVICE_RANGE = "10.96.0.0/12"  # kube-apiserver's and kubeadm's
+
+
 class ServiceAddresses:
     """Allocate cluster IPs from the service CIDR and node ports from 30000-32767, without collisions."""
 
 
-    def __init__(self, cache: WatchCache, cidr: str = "10.96.0.0/12") -> None:
+    def __init__(self, cache: WatchCache, cidr: str = DEFAULT_SERVICE_RANGE) -> None:
         self.cache = cache
         self.network = ipaddress.ip_network(cidr)
         # addresses handed to writes still in flight (value -> service key), so that concurrent writes

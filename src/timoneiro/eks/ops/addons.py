@@ -22,7 +22,7 @@ from timoneiro.eks.addon_health import watch
 from timoneiro.eks.addon_manifests import WORKLOADS, install_for, objects
 from timoneiro.eks.errors import in_use, invalid_parameter, not_found
 from timoneiro.eks.operations import Request, operation
-from timoneiro.eks.paging import page
+from timoneiro.eks.paging import names_page
 from timoneiro.eks.service import STARTUP, Eks
 from timoneiro.eks.updates import begin_update, end_update
 
@@ -88,8 +88,7 @@ async def describe_addon(eks: Eks, request: Request) -> dict:
 
 @operation("ListAddons")
 async def list_addons(eks: Eks, request: Request) -> dict:
-    names, token = page(sorted(eks.doc(request.params["clusterName"])["addons"]), request.params)
-    return {"addons": names, "nextToken": token}
+    return names_page(eks.doc(request.params["clusterName"])["addons"], "addons", request.params)
 
 
 @operation("UpdateAddon")

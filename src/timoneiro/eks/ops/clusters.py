@@ -67,6 +67,10 @@ def _new_cluster(eks: Eks, p: dict) -> dict:
         raise invalid_parameter("Subnets specified must be in at least two different AZs", clusterName=name)
     network = p.get("kubernetesNetworkConfig") or {}
     access = p.get("accessConfig") or {}
+    mode = access.get("authenticationMode") or "CONFIG_MAP"
+    if mode == "CONFIG_MAP" and access.get("bootstrapClusterCreatorAdminPermissions") is False:
+        raise invalid_parameter("bootstrapClusterCreatorAdminPermissions must be true if cluster authentication "
+                                "mode is set to CONFIG_MAP", clusterName=name)
     return {
         "name": name, "arn": eks.arn(f"cluster/{name}"), "createdAt": time.time(), "version": version,
         "roleArn": p["roleArn"],
@@ -86,7 +90,7 @@ def _new_cluster(eks: Eks, p: dict) -> dict:
         "health": {"issues": []},
         "accessConfig": {"bootstrapClusterCreatorAdminPermissions":
                          access.get("bootstrapClusterCreatorAdminPermissions", True),
-                         "authenticationMode": access.get("authenticationMode") or "CONFIG_MAP"},
+                         "authenticationMode": mode},
         "upgradePolicy": {"supportType": (p.get("upgradePolicy") or {}).get("supportType") or "EXTENDED"},
         "deletionProtection": bool(p.get("deletionProtection", False)),
         "_port": free_port(), "_bootstrapSelfManagedAddons": p.get("bootstrapSelfManagedAddons", True),
@@ -148,8 +152,9 @@ async def start_control_plane(eks: Eks, name: str) -> None:
     from timoneiro.eks.webhook import webhook_options
 
     plane = eks.control_plane(name)
-    await plane.start(webhook_options(eks, name))
     cluster = eks.doc(name)["cluster"]
+    await plane.start([*webhook_options(eks, name),
+                       "--service-cluster-ip-range", cluster["kubernetesNetworkConfig"]["serviceIpv4Cidr"]])
     cluster["endpoint"] = plane.url
     cluster["certificateAuthority"] = {"data": plane.certificate_authority}
     eks.store.save(name)

@@ -30,7 +30,7 @@ from timoneiro.eks.nodegroup_scaling import (
 )
 from timoneiro.eks.nodegroup_upgrade import UpdateFailed, roll
 from timoneiro.eks.operations import Request, operation
-from timoneiro.eks.paging import page
+from timoneiro.eks.paging import names_page
 from timoneiro.eks.protocol import service_model
 from timoneiro.eks.service import SHUTDOWN, STARTUP, Eks, log
 from timoneiro.eks.updates import begin_update, end_update, in_progress
@@ -184,8 +184,7 @@ async def describe_nodegroup(eks: Eks, request: Request) -> dict:
 
 @operation("ListNodegroups")
 async def list_nodegroups(eks: Eks, request: Request) -> dict:
-    names, token = page(sorted(eks.doc(request.params["clusterName"])["nodegroups"]), request.params)
-    return {"nodegroups": names, "nextToken": token}
+    return names_page(eks.doc(request.params["clusterName"])["nodegroups"], "nodegroups", request.params)
 
 
 # sizes, as Auto Scaling sets them
@@ -202,13 +201,14 @@ async def set_desired(eks: Eks, cluster: str, nodegroup: str, desired: int, min:
         raise AwsError("ValidationError", f"AutoScalingGroup {group['AutoScalingGroupName']} is pending delete.", 400)
     low = group["MinSize"] if min is None else min
     high = group["MaxSize"] if max is None else max
-    _resize(eks, cluster, ng, {"minSize": low, "maxSize": high, "desiredSize": desired})
+    _resize(eks, cluster, ng, {"minSize": low, "maxSize": high, "desiredSize": desired},
+            explicit=min is None and max is None)
     eks.spawn(_scale(eks, cluster, nodegroup), f"scaling node group {nodegroup} of {cluster}")
 
 
-def _resize(eks: Eks, cluster: str, nodegroup: dict, scaling: dict) -> None:
+def _resize(eks: Eks, cluster: str, nodegroup: dict, scaling: dict, explicit: bool = False) -> None:
     group = group_of(eks, cluster, nodegroup["nodegroupName"])
-    asg.resize(group, scaling["minSize"], scaling["maxSize"], scaling["desiredSize"])
+    asg.resize(group, scaling["minSize"], scaling["maxSize"], scaling["desiredSize"], explicit)
     nodegroup["scalingConfig"] = scaling
     eks.store.save(cluster)
 
