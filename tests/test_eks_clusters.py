@@ -6,8 +6,11 @@ gone, its API server stopped), and found again by a restarted service."""
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import ssl
+import subprocess
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -151,8 +154,6 @@ def test_config_updates(eks):
 
 
 def _wait_update(client, name: str, update_id: str) -> dict:
-    import time
-
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         update = client.describe_update(name=name, updateId=update_id)["update"]
@@ -209,9 +210,6 @@ def test_aws_cli_and_restart(tmp_path):
 
 
 def test_service_cidr_is_the_clusters(eks):
-    import os
-    import subprocess
-
     client = eks.client()
     create(client, "wide", kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16"})
     cluster = active(client, "wide")

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import os
 import subprocess
+import threading
 
 from timoneiro.client import ClientConfig
 from timoneiro.cluster.daemon import abort_daemon, start_daemon, stop_daemon
@@ -76,6 +77,4 @@ class ControlPlane:
 
 def _reap_later(daemon: subprocess.Popen) -> None:
     """The supervisor runs on in its own session; wait for it in the background so that it leaves no zombie."""
-    import threading
-
     threading.Thread(target=daemon.wait, daemon=True).start()

@@ -69,8 +69,8 @@ class Eks:
         return task
 
     async def start(self) -> None:
-        """Bring back what was running before a restart: every cluster's control plane that should run (in
-        the background, as at creation), then whatever the hooks resume."""
+        """Bring back what was running before a restart: every cluster's control plane that should run (those
+        still being created or deleted go on in the background), then whatever the hooks resume."""
         from timoneiro.eks.ops.clusters import resume
 
         await resume(self)

@@ -161,7 +161,9 @@ async def start_control_plane(eks: Eks, name: str) -> None:
 
 
 async def resume(eks: Eks) -> None:
-    """After a restart: every cluster goes on from where it was (see Eks.start)."""
+    """After a restart: every cluster goes on from where it was (see Eks.start). The control planes that
+    were running start together, each in its own processes; this returns once all serve."""
+    running = []
     for name, doc in list(eks.store.clusters.items()):
         status = doc["cluster"]["status"]
         if status == "DELETING":
@@ -169,7 +171,8 @@ async def resume(eks: Eks) -> None:
         elif status == "CREATING":
             _create(eks, name)
         elif status in ("ACTIVE", "UPDATING"):
-            await start_control_plane(eks, name)
+            running.append(start_control_plane(eks, name))
+    await asyncio.gather(*running)
 
 
 @operation("DescribeCluster")
