@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
 import socket
 import threading
@@ -13,6 +14,8 @@ import uvicorn
 from timoneiro.apiserver.app import APIServer
 from timoneiro.apiserver.tls import PeerCertProtocol
 from timoneiro.client.config import ClientConfig
+
+PORT_TRIES = 5
 
 
 def free_port() -> int:
@@ -29,6 +32,7 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
     `options`: the API server's (see APIServer: encryption_provider_config, token_auth_file,
     authorization_mode, authentication_token_webhook_config_file and _cache_ttl, service_cluster_ip_range)."""
     url = server_url(host, port, secure)
+    address = bind(host, port)  # first: a port taken fails here, with nothing opened yet
     api = APIServer(data_dir, f"{host}:{port}", secure=secure, **options)
     if secure:
         api.pki.ensure(url, hosts=(api.service_addresses.first_ip(),))  # the kubernetes Service's address
@@ -40,7 +44,7 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
     if secure:
         config.ssl = api.pki.server_context()
     server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[address]))
     while not server.started:
         if task.done():
             await task
@@ -73,6 +77,19 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
         await api.stop()
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The server's socket, bound but not listening: until the server listens (storage and bootstrap done),
+    a client's connection is refused rather than left waiting. OSError if the port is taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def server_url(host: str, port: int, secure: bool = True) -> str:
     host = "127.0.0.1" if host in ("", "0.0.0.0") else host
     return f"{'https' if secure else 'http'}://{host}:{port}"
@@ -90,15 +107,27 @@ class ServerThread:
         self.options = options
         self.host = host
         self.port = port or free_port()
+        self._port_chosen = port is None  # so another may be chosen if something takes it first
         self.url = server_url(host, self.port, secure)
         self.api: APIServer | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
     def start(self) -> ServerThread:
-        self._thread = threading.Thread(target=self._run, name="apiserver", daemon=True)
-        self._thread.start()
-        self._ready.wait(30)
+        """Start, and return once serving. A free port chosen here can be taken by another process before
+        the server binds it; then another is chosen, a few times."""
+        for _ in range(PORT_TRIES):
+            self._error = None
+            self._ready.clear()
+            self._thread = threading.Thread(target=self._run, name="apiserver", daemon=True)
+            self._thread.start()
+            self._ready.wait(30)
+            taken = isinstance(self._error, OSError) and self._error.errno == errno.EADDRINUSE
+            if not (taken and self._port_chosen):
+                break
+            self._thread.join()
+            self.port = free_port()
+            self.url = server_url(self.host, self.port, self.secure)
         if self._error:
             raise self._error
         return self
