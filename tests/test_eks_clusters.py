@@ -223,3 +223,26 @@ def test_service_cidr_is_the_clusters(eks):
 
     assert cluster_ip("kubernetes") == "172.20.0.1"
     assert cluster_ip("kube-dns") == "172.20.0.10"  # the self-managed coredns, as EKS places it
+
+
+def test_stopping_the_service_while_a_cluster_starts_leaves_nothing_running(tmp_path):
+    with EksService(tmp_path / "eks") as service:
+        create(service.client(), "hasty")
+        plane = service.eks.control_plane("hasty").data_dir
+    assert not _processes_of(plane)  # its supervisor aborted, though it had recorded nothing yet
+    with EksService(tmp_path / "eks") as service:  # and the next start creates it after all
+        assert active(service.client(), "hasty")["status"] == "ACTIVE"
+    assert not _processes_of(plane)
+
+
+def _processes_of(data_dir: str) -> list[int]:
+    """This test's processes whose command line names the data dir."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if data_dir.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found

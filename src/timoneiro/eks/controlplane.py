@@ -23,6 +23,14 @@ class StartFailed(Exception):
     pass
 
 
+# Supervisors still starting, by data dir: until one has recorded its processes, stopping by the record
+# would miss it, so stop() aborts it through its handle; a stop that comes before the supervisor is even
+# started is noted, and the start aborts it once started.
+_starting: dict[str, subprocess.Popen] = {}
+_stopped: set[str] = set()
+_lock = threading.Lock()
+
+
 class ControlPlane:
     def __init__(self, cluster_dir: str, name: str, port: int) -> None:
         self.name, self.port = name, port
@@ -38,11 +46,18 @@ class ControlPlane:
         server serves and its controllers and scheduler have started; StartFailed otherwise."""
         if self.running():
             return
+        with _lock:
+            _stopped.discard(self.data_dir)
         await asyncio.to_thread(self._start, list(extra))
 
     def _start(self, extra: list[str]) -> None:
         daemon, events = start_daemon(self.name, self.data_dir, 0, self.port, ["--no-kubeconfig", *extra])
+        with _lock:
+            _starting[self.data_dir] = daemon
+            stopped = self.data_dir in _stopped
         try:
+            if stopped:
+                raise StartFailed("stopped while starting")
             for event, detail in read_events(events, START_TIMEOUT, lambda: daemon.poll() is None):
                 if event == "failed":
                     raise StartFailed(detail)
@@ -53,10 +68,18 @@ class ControlPlane:
             abort_daemon(daemon, self.data_dir)
             raise
         finally:
+            with _lock:
+                _starting.pop(self.data_dir, None)
             os.close(events)
             _reap_later(daemon)
 
     async def stop(self) -> None:
+        """Stop it, also while it is still starting (the start then fails)."""
+        with _lock:
+            _stopped.add(self.data_dir)
+            starting = _starting.get(self.data_dir)
+        if starting is not None:
+            await asyncio.to_thread(abort_daemon, starting, self.data_dir)
         await asyncio.to_thread(stop_daemon, self.data_dir)
 
     @property
