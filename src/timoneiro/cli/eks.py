@@ -29,6 +29,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--region", default="us-east-1", help="the region it serves (default us-east-1)")
     serve.set_defaults(func=_serve)
 
+    update = commands.add_parser("update-kubeconfig", help="write a kubeconfig context for a cluster whose "
+                                 "user signs in with `timoneiro eks get-token` (as `aws eks update-kubeconfig`)")
+    update.add_argument("--name", required=True, help="the cluster's name")
+    update.add_argument("--kubeconfig", help="the file to write (default: the first of $KUBECONFIG, or "
+                                             "~/.kube/config)")
+    update.add_argument("--alias", help="the context's name (default: the cluster's ARN)")
+    update.add_argument("--user-alias", help="the user's name (default: the cluster's ARN)")
+    _aws_options(update)
+    update.set_defaults(func=_update_kubeconfig)
+
+    token = commands.add_parser("get-token", help="an EKS token for a cluster, as the ExecCredential kubectl "
+                                                  "reads (as `aws eks get-token`)")
+    token.add_argument("--cluster-name", required=True, help="the cluster's name")
+    _aws_options(token)
+    token.set_defaults(func=_get_token)
+
+
+def _aws_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", help="the AWS region (default: the aws CLI's, e.g. AWS_DEFAULT_REGION)")
+    parser.add_argument("--profile", help="the AWS profile whose credentials sign (default: the aws CLI's)")
+    parser.add_argument("--endpoint-url", help="the EKS-compatible service (default: AWS_ENDPOINT_URL)")
+
+
+def _update_kubeconfig(args: argparse.Namespace) -> int:
+    from timoneiro.eks.kubeconfig import update_kubeconfig
+
+    print(_aws_call(update_kubeconfig, args.name, region=args.region, profile=args.profile,
+                    endpoint_url=args.endpoint_url, path=args.kubeconfig, alias=args.alias,
+                    user_alias=args.user_alias))
+    return 0
+
+
+def _get_token(args: argparse.Namespace) -> int:
+    from timoneiro.eks.kubeconfig import get_token
+
+    print(_aws_call(get_token, args.cluster_name, region=args.region, profile=args.profile,
+                    endpoint_url=args.endpoint_url))
+    return 0
+
+
+def _aws_call(call, *args, **kwargs) -> str:
+    """The call's answer, or exit with the error as the aws CLI words it."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from timoneiro.eks.kubeconfig import ClusterNotReady
+
+    try:
+        return call(*args, **kwargs)
+    except (BotoCoreError, ClientError, ClusterNotReady) as e:
+        sys.exit(str(e))
+
 
 def _serve(args: argparse.Namespace) -> int:
     import logging

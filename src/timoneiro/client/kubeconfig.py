@@ -68,12 +68,15 @@ def load_kubeconfig(path: str | None = None, context: str | None = None) -> Clie
 
 
 def merge_kubeconfig(name: str, server: str, *, ca_data: bytes | None = None, cert_data: bytes | None = None,
-                     key_data: bytes | None = None, token: str | None = None, path: str | None = None,
+                     key_data: bytes | None = None, token: str | None = None, exec_plugin: dict | None = None,
+                     context: str | None = None, user_name: str | None = None, path: str | None = None,
                      set_current: bool = True) -> str:
-    """Add or replace the cluster, user and context `name` in a kubeconfig, keeping everything else; return
-    the file written. The file is the one kubectl would write new entries to unless `path` is given; it is
-    locked while merged, replaced atomically and kept private (0600), since it may hold credentials."""
-    path = path or _write_target()
+    """Add or replace the cluster `name`, its user and its context (both also `name` unless given) in a
+    kubeconfig, keeping everything else; return the file written. The file is the one kubectl would write new
+    entries to unless `path` is given; it is locked while merged, replaced atomically and kept private (0600),
+    since it may hold credentials."""
+    path = path or kubeconfig_write_target()
+    context, user_name = context or name, user_name or name
     cluster: dict = {"server": server}
     if ca_data:
         cluster["certificate-authority-data"] = base64.b64encode(ca_data).decode()
@@ -84,7 +87,10 @@ def merge_kubeconfig(name: str, server: str, *, ca_data: bytes | None = None, ce
         user["client-key-data"] = base64.b64encode(key_data).decode()
     if token:
         user["token"] = token
-    entries = {"clusters": cluster, "contexts": {"cluster": name, "user": name}, "users": user}
+    if exec_plugin:
+        user["exec"] = exec_plugin
+    names = {"clusters": name, "contexts": context, "users": user_name}
+    entries = {"clusters": cluster, "contexts": {"cluster": name, "user": user_name}, "users": user}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with _locked(path):
         doc = _read(path) if os.path.exists(path) else {}
@@ -92,10 +98,10 @@ def merge_kubeconfig(name: str, server: str, *, ca_data: bytes | None = None, ce
         doc.setdefault("kind", "Config")
         doc.setdefault("preferences", {})
         for section, field in SECTIONS:
-            kept = [e for e in doc.get(section) or () if e.get("name") != name]
-            doc[section] = [*kept, {"name": name, field: entries[section]}]
+            kept = [e for e in doc.get(section) or () if e.get("name") != names[section]]
+            doc[section] = [*kept, {"name": names[section], field: entries[section]}]
         if set_current:
-            doc["current-context"] = name
+            doc["current-context"] = context
         write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
     return path
 
@@ -121,7 +127,12 @@ def remove_kubeconfig(name: str) -> list[str]:
     return changed
 
 
-def _write_target() -> str:
+def kubeconfig_contexts(path: str) -> set[str]:
+    """The names of the contexts a kubeconfig file holds (none if it does not exist)."""
+    return {e.get("name") for e in _read(path).get("contexts") or ()}
+
+
+def kubeconfig_write_target() -> str:
     """As client-go does: the first $KUBECONFIG file that exists, else its last one, else ~/.kube/config."""
     paths = kubeconfig_paths()
     return next((p for p in paths if os.path.exists(p)), paths[-1])
