@@ -6,6 +6,7 @@ gone, its API server stopped), and found again by a restarted service."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import ssl
@@ -207,6 +208,22 @@ def test_aws_cli_and_restart(tmp_path):
         cluster = service.client().describe_cluster(name="seed")["cluster"]
         assert (cluster["status"], cluster["endpoint"]) == ("ACTIVE", endpoint)
         assert serves_with_ca(endpoint, cluster["certificateAuthority"]["data"]) == "kube-apiserver"
+
+
+def test_an_update_a_restart_interrupts_finishes_after_it(tmp_path):
+    home = tmp_path / "eks"
+    with EksService(home) as service:
+        client = service.client()
+        create(client, "old", version="1.31")
+        active(client, "old")
+        update = client.update_cluster_version(name="old", version="1.32")["update"]
+    recorded = json.loads((home / "data" / "clusters" / "old" / "eks.json").read_text())
+    assert recorded["cluster"]["status"] == "UPDATING"  # stopped halfway
+    with EksService(home) as service:
+        client = service.client()
+        client.get_waiter("cluster_active").wait(name="old", WaiterConfig=FAST)
+        assert client.describe_cluster(name="old")["cluster"]["version"] == "1.32"
+        assert client.describe_update(name="old", updateId=update["id"])["update"]["status"] == "Successful"
 
 
 def test_service_cidr_is_the_clusters(eks):

@@ -83,6 +83,8 @@ def test_seed_walkthrough(eks):
     assert config["users"][0]["user"]["exec"]["command"] == "timoneiro"
     assert "kubernetes" in kubectl(eks, "get", "svc")
     assert "is running at" in kubectl(eks, "cluster-info")
+    assert kubectl(eks, "get", "secrets", "-n", "kube-system", "--field-selector",  # nodes join the EKS way
+                   "type=bootstrap.kubernetes.io/token", "-o", "name") == ""
 
     (first,) = found = nodes(eks)
     labels = found[first]["metadata"]["labels"]

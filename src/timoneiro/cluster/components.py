@@ -68,8 +68,9 @@ class Components:
 async def run_components(cluster: str, url: str, data_dir: str, nodes: list[NodeSpec], notify: Notifier,
                          kubeconfig: bool = True) -> None:
     """Start; once every node is Ready, point kubectl at the cluster as its administrator (here, where the
-    client code is loaded already, rather than in `up`; unless not asked to) and report `ready`; run until
-    cancelled; stop in either case."""
+    client code is loaded already, rather than in `up`) and report `ready` with the command that joins more
+    nodes; unless not asked to: a managed cluster's users and nodes get their access elsewhere, so it makes
+    no bootstrap token either. Run until cancelled; stop in either case."""
     pki = ClusterPKI(data_dir)
     components = Components(url, pki, nodes)
     try:
@@ -77,7 +78,7 @@ async def run_components(cluster: str, url: str, data_dir: str, nodes: list[Node
         admin = pki.config("admin.conf")
         if kubeconfig:
             await asyncio.to_thread(add_context, cluster, url, admin)
-        notify.send("ready", await _join_command(admin))
+        notify.send("ready", await _join_command(admin) if kubeconfig else "")
         await asyncio.Future()
     finally:
         await components.stop()

@@ -13,7 +13,7 @@ from timoneiro.eks.errors import in_use, invalid_parameter, not_found
 from timoneiro.eks.operations import Request, operation
 from timoneiro.eks.ops.clusters import normalized_logging, start_control_plane
 from timoneiro.eks.paging import page
-from timoneiro.eks.service import Eks
+from timoneiro.eks.service import STARTUP, Eks
 from timoneiro.eks.updates import begin_update, end_update, in_progress
 
 MODES = ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"]  # the only way authentication modes may change
@@ -31,6 +31,7 @@ async def update_cluster_config(eks: Eks, request: Request) -> dict:
                                 "No changes needed for the cluster configuration provided", clusterName=name)
     kind, params, change = _PLANS[asked[0]](cluster, p[asked[0]], name)
     update = begin_update(eks, name, kind, params)
+    update["_work"] = {"change": change}  # for a restart to finish it
     cluster["status"] = "UPDATING"
     eks.store.save(name)
     eks.spawn(_apply(eks, name, update["id"], change), f"updating cluster {name}")
@@ -121,6 +122,7 @@ async def update_cluster_version(eks: Eks, request: Request) -> dict:
     versions.check_upgrade(cluster["version"], wanted, name)
     update = begin_update(eks, name, "VersionUpdate",
                           [("Version", wanted), ("PlatformVersion", versions.PLATFORM_VERSION)])
+    update["_work"] = {"version": wanted}
     cluster["status"] = "UPDATING"
     eks.store.save(name)
     eks.spawn(_upgrade(eks, name, update["id"], wanted), f"upgrading cluster {name}")
@@ -142,6 +144,28 @@ async def _upgrade(eks: Eks, name: str, update_id: str, version: str) -> None:
     cluster["version"] = version
     cluster["status"] = "ACTIVE"
     end_update(eks, name, update_id)
+
+
+async def _resume(eks: Eks) -> None:
+    """After a restart, finish the cluster updates that were in progress, from the start (each step is
+    idempotent: a change applied again, a control plane replaced again)."""
+    for name, doc in list(eks.store.clusters.items()):
+        for update in list(doc["updates"].values()):
+            if update["_resource"] or update["status"] != "InProgress":
+                continue
+            work = update.get("_work")
+            if work is None:  # recorded by a version that kept no work to finish: it ends here
+                end_update(eks, name, update["id"], {"errorCode": "Unknown", "resourceIds": [name],
+                                                     "errorMessage": "The service restarted during the update"})
+                doc["cluster"]["status"] = "ACTIVE"
+                eks.store.save(name)
+            elif "version" in work:
+                eks.spawn(_upgrade(eks, name, update["id"], work["version"]), f"upgrading cluster {name}")
+            else:
+                eks.spawn(_apply(eks, name, update["id"], work["change"]), f"updating cluster {name}")
+
+
+STARTUP.append(_resume)
 
 
 @operation("DescribeUpdate")
