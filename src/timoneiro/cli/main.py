@@ -54,7 +54,7 @@ def _duration(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="timoneiro", description="Kubernetes and EKS, in Python")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server = sub.add_parser("server", help="run the API server")
     server.add_argument("--data-dir", default=os.path.expanduser("~/.timoneiro/server"))
     server.add_argument("--address", default="127.0.0.1:6443", help="HOST:PORT to listen on")
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     server.set_defaults(func=_server)
     for command in (up, down, status, cluster, certs, token, join, eks, eks_nodes):
         command.register(sub)
+    # commands other processes run (help=SUPPRESS) are left out of the help, which argparse cannot do itself
+    sub._choices_actions = [a for a in sub._choices_actions if a.help != argparse.SUPPRESS]
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         sys.exit(args.func(args))
