@@ -28,12 +28,14 @@ def run_pod(api: Api, namespace: str, name: str, ready: bool = True) -> dict:
                                "restartCount": 0, "started": True, "state": state}]}})
 
 
-def finish_pod(api: Api, namespace: str, name: str, succeeded: bool = True) -> dict:
-    """Succeeded (exit code 0) or Failed (exit code 1), its container terminated now."""
-    code = 0 if succeeded else 1
+def finish_pod(api: Api, namespace: str, name: str, succeeded: bool = True, exit_code: int | None = None,
+               conditions: list[dict] = ()) -> dict:
+    """Succeeded (exit code 0) or Failed (exit code 1, or exit_code), its container terminated now; with
+    more conditions (e.g. DisruptionTarget, as an eviction leaves it)."""
+    code = 0 if succeeded else exit_code or 1
     state = {"terminated": {"exitCode": code, "reason": "Completed" if succeeded else "Error",
                             "startedAt": _now(), "finishedAt": _now()}}
     return api.patch(pod_path(namespace, name) + "/status", {"status": {
-        "phase": "Succeeded" if succeeded else "Failed", "conditions": _ready("False"),
+        "phase": "Succeeded" if succeeded else "Failed", "conditions": _ready("False") + list(conditions),
         "containerStatuses": [{"name": "c", "image": "busybox", "imageID": "", "ready": False,
                                "restartCount": 0, "started": False, "state": state}]}})

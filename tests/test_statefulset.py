@@ -8,6 +8,7 @@ import yaml
 
 from controller_testing import Api, eventually
 from pod_progress import finish_pod, run_pod
+from timoneiro.controllers.stateful_claim_owners import has_stale_owner, owners_up_to_date, with_owners
 
 PODS = "/api/v1/namespaces/default/pods"
 PVCS = "/api/v1/namespaces/default/persistentvolumeclaims"
@@ -155,3 +156,101 @@ def test_a_failed_pod_is_recreated_under_its_name(kubectl, api):
     finish_pod(api, "default", "web-0", succeeded=False)
     eventually(lambda: api.exists(f"{PODS}/web-0") and pod(api, "web-0")["metadata"]["uid"] != uid)
     assert ("RecreatingFailedPod", "StatefulSet default/web is recreating failed Pod web-0") in events(api)
+
+
+CLAIM = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                "resources": {"requests": {"storage": "1Gi"}}}}
+
+
+def claims(api: Api) -> dict[str, list[tuple[str, str, bool]]]:
+    """The claims (not being deleted), each with its owners as (kind, name, controller)."""
+    return {c["metadata"]["name"]: [(r["kind"], r["name"], r.get("controller", False))
+                                    for r in c["metadata"].get("ownerReferences") or ()]
+            for c in api.get(PVCS)["items"] if not c["metadata"].get("deletionTimestamp")}
+
+
+def claims_are(api: Api, want: dict[str, list[tuple[str, str, bool]]]) -> None:
+    def check() -> bool:
+        assert claims(api) == want
+        return True
+    eventually(check)
+
+
+def test_claims_go_with_the_set_when_deleted_is_delete(kubectl, api):
+    policy = {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    kubectl("apply", "-f", "-", input=sts_manifest(2, podManagementPolicy="Parallel", volumeClaimTemplates=[CLAIM],
+                                                   persistentVolumeClaimRetentionPolicy=policy))
+    names_are(api, "web-0", "web-1")
+    claims_are(api, {"data-web-0": [], "data-web-1": []})
+    uid = api.get(f"{STATEFULSETS}/web")["metadata"]["uid"]
+
+    kubectl("patch", "sts", "web", "--type=merge", "-p",
+            '{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete"}}}')
+    owned = [("StatefulSet", "web", True)]
+    claims_are(api, {"data-web-0": owned, "data-web-1": owned})
+    ref = api.get(f"{PVCS}/data-web-0")["metadata"]["ownerReferences"][0]
+    assert (ref["apiVersion"], ref["uid"], ref["blockOwnerDeletion"]) == ("apps/v1", uid, True)
+
+    kubectl("scale", "sts", "web", "--replicas=1")  # scaling retains: data-web-1 stays, owned by the set
+    names_are(api, "web-0")
+    assert claims(api) == {"data-web-0": owned, "data-web-1": owned}
+
+    kubectl("delete", "sts", "web")  # the garbage collector takes the claims along
+    eventually(lambda: api.get(PVCS)["items"] == [])
+
+
+def test_claims_of_removed_pods_go_when_scaled_is_delete(kubectl, api):
+    policy = {"whenDeleted": "Retain", "whenScaled": "Delete"}
+    kubectl("apply", "-f", "-", input=sts_manifest(3, podManagementPolicy="Parallel", volumeClaimTemplates=[CLAIM],
+                                                   persistentVolumeClaimRetentionPolicy=policy))
+    names_are(api, "web-0", "web-1", "web-2")
+    ready(api, "web-0", "web-1", "web-2")
+    claims_are(api, {"data-web-0": [], "data-web-1": [], "data-web-2": []})
+    held = pod(api, "web-2")["metadata"]["uid"]
+    api.patch(f"{PODS}/web-2", {"metadata": {"finalizers": ["test/hold"]}})  # web-2 lingers, terminating
+
+    kubectl("scale", "sts", "web", "--replicas=1")
+    names_are(api, "web-0")
+    # each removed pod owned its claim before it went: web-1's claim went with it, web-2's waits for it
+    claims_are(api, {"data-web-0": [], "data-web-2": [("Pod", "web-2", True)]})
+    assert api.get(f"{PVCS}/data-web-2")["metadata"]["ownerReferences"][0]["uid"] == held
+
+    kubectl("scale", "sts", "web", "--replicas=3")  # web-2's name waits until its old claim is gone
+    names_are(api, "web-0", "web-1")
+    status_is(api, replicas=3)  # web-1 and the terminating web-2
+    api.patch(f"{PODS}/web-2", {"metadata": {"finalizers": None}})
+    names_are(api, "web-0", "web-1", "web-2")
+    claims_are(api, {"data-web-0": [], "data-web-1": [], "data-web-2": []})  # a new claim for the new web-2
+    new_pod, new_claim = pod(api, "web-2")["metadata"], api.get(f"{PVCS}/data-web-2")["metadata"]
+    assert new_pod["uid"] != held
+    # neither was written since it was made (no kubelet here): the new claim came first, so the pod was
+    # not made while the old claim, about to be collected, was still there
+    assert int(new_claim["resourceVersion"]) < int(new_pod["resourceVersion"])
+
+    kubectl("delete", "sts", "web")  # deleting the set retains them
+    eventually(lambda: pod_names(api) == [])
+    assert sorted(claims(api)) == ["data-web-0", "data-web-1", "data-web-2"]
+
+
+def test_claim_owners_as_the_policy_wants_unless_another_controller_has_them():
+    sts = {"metadata": {"name": "web", "uid": "set-uid", "namespace": "default"}, "spec": {
+        "replicas": 1, "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"}}}
+    kept, removed = ({"metadata": {"name": f"web-{i}", "uid": f"pod-{i}"}} for i in range(2))
+    claim = {"metadata": {"name": "data-web-1"}}
+    owners = lambda c: [(r["kind"], r["name"], r["controller"]) for r in c["metadata"]["ownerReferences"]]  # noqa: E731
+    assert not owners_up_to_date(claim, sts, removed)
+    assert owners(with_owners(claim, sts, removed)) == [("Pod", "web-1", True)]  # goes with its pod
+    assert owners(with_owners(claim, sts, kept)) == [("StatefulSet", "web", True)]  # goes with the set
+    assert owners_up_to_date(with_owners(claim, sts, kept), sts, kept)
+
+    other = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x", "uid": "rs", "controller": True}
+    theirs = {"metadata": {"name": "data-web-1", "ownerReferences": [other]}}
+    assert owners_up_to_date(theirs, sts, removed)  # left alone
+    ours_too = with_owners(claim, sts, removed)
+    ours_too["metadata"]["ownerReferences"].append(other)
+    assert not owners_up_to_date(ours_too, sts, removed)  # ours must go
+    assert with_owners(ours_too, sts, removed)["metadata"]["ownerReferences"] == [other]
+
+    earlier = {"metadata": {"name": "data-web-1", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "Pod", "name": "web-1", "uid": "an-earlier-web-1", "controller": True}]}}
+    assert has_stale_owner(earlier, removed, ("v1", "Pod")) and owners_up_to_date(earlier, sts, removed)

@@ -4,7 +4,9 @@ As upstream (Kubernetes 1.32): every pod it creates carries the batch.kubernetes
 finalizer, so that a finished pod cannot vanish before it is counted. A finished pod is first written to
 status.uncountedTerminatedPods, then its finalizer is removed, then it moves to the succeeded/failed
 counters. A Job that meets its end first gets the interim SuccessCriteriaMet or FailureTarget condition;
-Complete or Failed follows once no pod is left uncounted or terminating.
+Complete or Failed follows once no pod is left uncounted or terminating. Which failures count, and when
+they fail the Job or one of its indexes, spec.podFailurePolicy (job_failure_policy) and backoffLimitPerIndex
+(job_index_failures) say.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from timoneiro.client import ApiError
 from timoneiro.client.resources import JOBS, PODS
 from timoneiro.client.store import object_key
 from timoneiro.client.workqueue import WorkQueue, default_rate_limiter, run_worker
+from timoneiro.controllers import job_failure_policy as pfp
+from timoneiro.controllers import job_index_failures as jif
 from timoneiro.controllers import job_indexes as ix
 from timoneiro.controllers.clock import Clocked, rfc3339
 from timoneiro.controllers.controller_ref import (
@@ -95,6 +99,8 @@ class _Sync:
     backoff: BackoffRecord = field(default_factory=BackoffRecord)
     prev_succeeded_indexes: ix.Intervals = field(default_factory=list)
     succeeded_indexes: ix.Intervals = field(default_factory=list)
+    failed_indexes: ix.Intervals | None = None  # with backoffLimitPerIndex only
+    delayed: dict[int, dict] = field(default_factory=dict)  # per index, the failed pod kept for its count
 
     @property
     def status(self) -> dict:
@@ -278,7 +284,8 @@ class JobController(Clocked):
                     expected_rm=self.finalizer_expectations.pending(key))
         new_succeeded, new_failed = self._newly_finished(ctx)
         ctx.succeeded = status.get("succeeded", 0) + len(new_succeeded) + len(ctx.uncounted_succeeded)
-        ctx.failed = status.get("failed", 0) + len(new_failed) + len(ctx.uncounted_failed)
+        ctx.failed = (status.get("failed", 0) + sum(pfp.counts(job, p) for p in new_failed)
+                      + len(ctx.uncounted_failed))
         now = self.clock.now()
         if not status.get("startTime") and not is_suspended(job):
             status["startTime"] = rfc3339(now)
@@ -347,9 +354,12 @@ class JobController(Clocked):
         ctx.finished = condition(job, "SuccessCriteriaMet")
         if ctx.finished is None:
             target = condition(job, "FailureTarget")
+            message = pfp.fail_job_message(job, ctx.pods) if target is None else None
             if target is not None:
                 ctx.finished = new_condition("Failed", "True", target.get("reason", ""),
                                              target.get("message", ""), now)
+            elif message is not None:
+                ctx.finished = new_condition("FailureTarget", "True", "PodFailurePolicy", message, now)
         deadline = spec.get("activeDeadlineSeconds")
         if ctx.finished is None:
             if ctx.failed > spec.get("backoffLimit", 6) or past_backoff_limit_on_failure(job, ctx.pods):
@@ -369,9 +379,27 @@ class JobController(Clocked):
                 ix.completion_index(p) for p in ctx.pods
                 if phase(p) == "Succeeded" and has_finalizer(p) and 0 <= ix.completion_index(p) < completions))
             ctx.succeeded = ix.total(ctx.succeeded_indexes)
+            if jif.has_backoff_limit_per_index(job):
+                self._check_failed_indexes(ctx, now)
             message = success_policy_message(job, ctx.succeeded_indexes) if ctx.finished is None else None
             if message is not None:
                 ctx.finished = new_condition("SuccessCriteriaMet", "True", "SuccessPolicy", message, now)
+
+    @staticmethod
+    def _check_failed_indexes(ctx: _Sync, now: datetime) -> None:
+        """The failed indexes; the Job fails with too many of them, or once every index has ended."""
+        job, spec = ctx.job, ctx.job["spec"]
+        ctx.failed_indexes = jif.failed_indexes(job, ctx.pods)
+        failed = ix.total(ctx.failed_indexes)
+        if ctx.finished is None:
+            max_failed = spec.get("maxFailedIndexes")
+            if max_failed is not None and failed > max_failed:
+                ctx.finished = new_condition("FailureTarget", "True", "MaxFailedIndexesExceeded",
+                                             "Job has exceeded the specified maximal number of failed indexes", now)
+            elif failed > 0 and failed + ix.total(ctx.succeeded_indexes) >= spec["completions"]:
+                ctx.finished = new_condition("FailureTarget", "True", "FailedIndexes", "Job has failed indexes", now)
+        ctx.delayed = jif.delayed_deletions(job, ctx.pods, ctx.active, ctx.expected_rm, ctx.succeeded_indexes,
+                                            ctx.failed_indexes)
 
     def _note_suspension(self, ctx: _Sync, now: datetime) -> bool:
         """The Suspended condition, an event when it changes; a resumed Job starts its clock again."""
@@ -410,11 +438,12 @@ class JobController(Clocked):
                 missing = want - terminating - active
                 if missing <= 0:
                     return active, None
-                wait = ctx.backoff.remaining(now, self.backoff_base, self.backoff_cap)
+                wait = 0.0 if jif.has_backoff_limit_per_index(job) else \
+                    ctx.backoff.remaining(now, self.backoff_base, self.backoff_cap)
                 if wait > 0:
                     self.queue.add_after(key, wait)
                     return active, None
-                created, error = await self._create_pods(key, ctx, min(missing, MAX_POD_CREATE_DELETE_PER_SYNC))
+                created, error = await self._create_pods(key, ctx, min(missing, MAX_POD_CREATE_DELETE_PER_SYNC), now)
                 return active + created, error
         self.expectations.expect_deletions(key, len(doomed))
         deleted_ready, deleted, error = await self._delete_pods(job, doomed, keep_finalizers=False, key=key)
@@ -422,32 +451,51 @@ class JobController(Clocked):
         ctx.ready -= deleted_ready
         return active - deleted, error
 
-    async def _create_pods(self, key: str, ctx: _Sync, count: int) -> tuple[int, Exception | None]:
-        """Create the missing pods (for an Indexed Job, of the lowest pending indexes) in slow-start batches;
-        answers (how many were created, the first error)."""
+    async def _create_pods(self, key: str, ctx: _Sync, count: int, now: datetime) -> tuple[int, Exception | None]:
+        """Create the missing pods (for an Indexed Job, of the lowest pending indexes, those whose own
+        back-off is over) in slow-start batches; answers (how many were created, the first error)."""
         job = ctx.job
         indexes: list[int] = []
         if is_indexed(job):
             busy = ctx.active + ([p for p in ctx.pods if is_terminating(p)] if only_replace_failed(job) else [])
             taken = ix.with_indexes(ctx.succeeded_indexes,
                                     (i for i in map(ix.completion_index, busy) if i != ix.UNKNOWN))
-            indexes = ix.first_pending(count, job["spec"]["completions"], taken)
+            indexes = ix.first_pending(count, job["spec"]["completions"], ix.merge(taken, ctx.failed_indexes or []))
+            if jif.has_backoff_limit_per_index(job):
+                indexes, wait = self._indexes_past_backoff(ctx, indexes, now)
+                if wait > 0:
+                    self.queue.add_after(key, wait)
+                    return 0, None
             count = len(indexes)
         if count == 0:
             return 0, None
         self.expectations.expect_creations(key, count)
         template = pod_template(job)
         queued = iter(indexes or [ix.UNKNOWN] * count)
-        created, error = await slow_start(count, lambda: self._create_pod(job, template, next(queued)))
+        created, error = await slow_start(count, lambda: self._create_pod(ctx, template, next(queued)))
         self.expectations.lower(key, adds=count - created)  # failed or skipped: never to be seen
         return created, (None if error is None or namespace_terminating(error) else error)
 
-    async def _create_pod(self, job: dict, template: dict, index: int) -> None:
+    def _indexes_past_backoff(self, ctx: _Sync, indexes: list[int], now: datetime) -> tuple[list[int], float]:
+        """The indexes whose back-off is over; if none, how long until the first is."""
+        ready, waits = [], []
+        for index in indexes:
+            wait = jif.retry_wait(ctx.delayed.get(index), now, self.backoff_base, self.backoff_cap)
+            if wait > 0:
+                waits.append(wait)
+            else:
+                ready.append(index)
+        return ready, (0.0 if ready else min(waits, default=0.0))
+
+    async def _create_pod(self, ctx: _Sync, template: dict, index: int) -> None:
+        job = ctx.job
         name = job["metadata"]["name"]
         if index != ix.UNKNOWN:
             template = copy.deepcopy(template)
             meta = template.setdefault("metadata", {})
             meta.setdefault("annotations", {})[ix.COMPLETION_INDEX] = str(index)
+            if jif.has_backoff_limit_per_index(job):
+                meta["annotations"].update(jif.replacement_counts(job, ctx.delayed.get(index)))
             meta.setdefault("labels", {})[ix.COMPLETION_INDEX] = str(index)
             template["spec"]["hostname"] = f"{name}-{index}"
         pod = from_template(template, name, controller_ref(job, API_VERSION, KIND))
@@ -496,7 +544,7 @@ class JobController(Clocked):
             if not has_finalizer(pod) or uid in ctx.expected_rm:
                 continue
             failed = is_pod_failed(pod, job)
-            if not (is_deleted(job) or ctx.finished is not None or phase(pod) == "Succeeded" or failed):
+            if not self._may_release(ctx, pod, failed):
                 continue
             release.append(pod)
             index = ix.completion_index(pod)
@@ -509,8 +557,9 @@ class JobController(Clocked):
                     uncounted.setdefault("succeeded", []).append(uid)
                     needs_flush = True
             elif (failed or (ctx.finished is not None and ctx.finished["type"] != "SuccessCriteriaMet")) \
-                    and uid not in ctx.uncounted_failed and (not indexed or 0 <= index < completions):
-                uncounted.setdefault("failed", []).append(uid)
+                    and uid not in ctx.uncounted_failed and (not indexed or 0 <= index < completions) \
+                    and pfp.counts(job, pod):
+                uncounted.setdefault("failed", []).append(uid)  # unless an Ignore rule matched it
                 needs_flush = True
             in_flight = len(new_indexes) + len(uncounted.get("succeeded") or ()) + len(uncounted.get("failed") or ())
             if in_flight >= MAX_UNCOUNTED_PODS:
@@ -522,6 +571,13 @@ class JobController(Clocked):
             needs_flush |= text != ctx.status.get("completedIndexes", "")
             ctx.status["succeeded"] = ix.total(ctx.succeeded_indexes)
             ctx.status["completedIndexes"] = text
+            failed_text = None if ctx.failed_indexes is None else ix.to_string(ctx.failed_indexes)
+            if failed_text != ctx.status.get("failedIndexes"):
+                needs_flush = True
+                if failed_text is None:
+                    del ctx.status["failedIndexes"]
+                else:
+                    ctx.status["failedIndexes"] = failed_text
         now = self.clock.now()
         finished = ctx.finished
         if finished is not None and finished["type"] == "FailureTarget":
@@ -540,6 +596,17 @@ class JobController(Clocked):
             await self._write_status(ctx)
             if ended:
                 self._record_finished(ctx)
+
+    @staticmethod
+    def _may_release(ctx: _Sync, pod: dict, failed: bool) -> bool:
+        """Whether a pod's finalizer may go: the Job is ending or gone, or the pod succeeded, or it failed
+        and is not the pod an index keeps until its replacement carries the index's failure count."""
+        if is_deleted(ctx.job) or ctx.finished is not None or phase(pod) == "Succeeded":
+            return True
+        if not failed:
+            return False
+        kept = ctx.delayed.get(ix.completion_index(pod))
+        return kept is None or kept["metadata"]["uid"] != pod["metadata"]["uid"]
 
     async def _flush_and_release(self, key: str, ctx: _Sync, release: list[dict], holding: set[str],
                                  needs_flush: bool) -> bool:

@@ -30,11 +30,16 @@ class BackoffRecord:
 
     def remaining(self, now: datetime, base: float, cap: float) -> float:
         """Seconds to wait before creating pods again."""
-        if not self.failures_after_last_success or self.last_failure is None:
-            return 0.0
-        delay = min(cap, base * 2 ** (self.failures_after_last_success - 1))
-        elapsed = (now - self.last_failure).total_seconds()
-        return max(0.0, delay - elapsed)
+        return backoff_left(self.failures_after_last_success, self.last_failure, now, base, cap)
+
+
+def backoff_left(failures: int, last_failure: datetime | None, now: datetime, base: float, cap: float) -> float:
+    """What is left of the back-off after `failures` failures, the last at last_failure: base seconds after
+    the first, doubling with each further one, at most cap."""
+    if not failures or last_failure is None:
+        return 0.0
+    delay = min(cap, base * 2 ** min(failures - 1, 64))
+    return max(0.0, delay - (now - last_failure).total_seconds())
 
 
 def finish_time(pod: dict) -> datetime:

@@ -4,6 +4,7 @@ order, and rolled from the highest ordinal down to the partition when the templa
 OrderedReady creates a pod only once every lower one is Running and Ready, and removes the highest first,
 once the others are healthy; Parallel does both at once. Templates are kept as ControllerRevisions:
 status.currentRevision made the pods below the partition, status.updateRevision makes the rest.
+The claims' ownerReferences follow spec.persistentVolumeClaimRetentionPolicy (see stateful_claim_owners).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from timoneiro.client import ApiError
 from timoneiro.client.resources import CONTROLLERREVISIONS, PODS, PVCS, STATEFULSETS
 from timoneiro.controllers import history as hist
+from timoneiro.controllers import stateful_claim_owners as owners
 from timoneiro.controllers import stateful_pods as sp
 from timoneiro.controllers.base import Controller
 from timoneiro.controllers.controller_ref import (
@@ -74,6 +76,7 @@ class StatefulSetController(Controller):
         self.pods.add_handler(on_add=self._pod_changed, on_update=self._pod_updated, on_delete=self._pod_changed)
         self.revisions = informers.informer(CONTROLLERREVISIONS)
         self.claims = informers.informer(PVCS)
+        self.claims.add_handler(on_delete=self._claim_deleted)
 
     # event handlers
 
@@ -85,6 +88,11 @@ class StatefulSetController(Controller):
                 self.enqueue(sts)
             return
         for sts in selecting(self.sets.store, pod):
+            self.enqueue(sts)
+
+    def _claim_deleted(self, claim: dict) -> None:
+        """A pod waiting for its stale claim to go may be created now."""
+        for sts in selecting(self.sets.store, claim):
             self.enqueue(sts)
 
     def _pod_updated(self, old: dict, new: dict) -> None:
@@ -188,6 +196,7 @@ class StatefulSetController(Controller):
             if await run_for_all(len(planned), lambda i: self._process_replica(sts, revs, planned, i, monotonic, now),
                                  monotonic):
                 return counted(), None
+            await run_for_all(len(condemned), lambda i: self._fix_condemned_claims(sts, condemned[i]), monotonic)
             if await run_for_all(len(condemned), lambda i: self._process_condemned(
                     sts, condemned[i], first_unhealthy, monotonic, now), monotonic):
                 return counted(), None
@@ -222,18 +231,26 @@ class StatefulSetController(Controller):
             await self._delete_pod(sts, pod)
             pod = replicas[i] = self._planned_pod(sts, revs, sp.start_ordinal(sts) + i)
         if not sp.is_created(pod):
+            if self._claim_is_stale(sts, pod):
+                return True  # the garbage collector has yet to delete a claim of the pod this name had before
             await self._create_pod(sts, pod)
             if monotonic:
                 return True
         if phase(pod) == "Pending":
-            await self._create_claims(sts, pod)
+            await self._apply_retention(sts, pod, await self._create_claims(sts, pod))
         min_ready = sts["spec"].get("minReadySeconds") or 0
         if monotonic and (is_deleted(pod) or not sp.is_running_and_ready(pod)
                           or not sp.is_running_and_available(pod, min_ready, now)):
             return True
-        if sp.identity_matches(sts, pod) and sp.storage_matches(sts, pod):
+        if sp.identity_matches(sts, pod) and sp.storage_matches(sts, pod) and self._claims_match_retention(sts, pod):
             return False
         await self._update_pod(sts, pod)
+        return False
+
+    async def _fix_condemned_claims(self, sts: dict, pod: dict) -> bool:
+        """Before a pod beyond the replica count goes, make it the owner of its claims if they go with it."""
+        if not self._claims_match_retention(sts, pod):
+            await self._apply_retention(sts, pod)
         return False
 
     async def _process_condemned(self, sts: dict, pod: dict, first_unhealthy: dict | None, monotonic: bool,
@@ -265,17 +282,51 @@ class StatefulSetController(Controller):
 
     # writes
 
-    async def _create_claims(self, sts: dict, pod: dict) -> None:
+    def _pod_claims(self, sts: dict, pod: dict) -> dict[str, dict]:
+        """The pod's claims that exist (as cached), by name."""
+        namespace = sts["metadata"]["namespace"]
+        found = (self.claims.store.get(f"{namespace}/{c['metadata']['name']}")
+                 for c in sp.claims(sts, sp.ordinal(pod)).values())
+        return {c["metadata"]["name"]: c for c in found if c is not None}
+
+    def _claim_is_stale(self, sts: dict, pod: dict) -> bool:
+        """Whether, when scaling down deletes claims, a claim still names an earlier pod of this name as owner."""
+        if owners.retention_policy(sts)[1] == owners.RETAIN:
+            return False
+        return any(owners.has_stale_owner(c, pod, owners.POD) for c in self._pod_claims(sts, pod).values())
+
+    def _claims_match_retention(self, sts: dict, pod: dict) -> bool:
+        return all(owners.owners_up_to_date(c, sts, pod) for c in self._pod_claims(sts, pod).values())
+
+    async def _apply_retention(self, sts: dict, pod: dict, claims: dict[str, dict] | None = None) -> None:
+        """Set the ownerReferences of the pod's claims (these, or as cached) as the retention policy wants."""
+        for name, claim in (claims if claims is not None else self._pod_claims(sts, pod)).items():
+            if owners.has_unexpected_controller(claim, sts, pod):
+                self.events.warning(self._ref(sts), "ConflictingController", f"PersistentVolumeClaim {name} has a "
+                                    "conflicting OwnerReference that acts as a manging controller, the retention "
+                                    "policy is ignored for this claim")
+            if owners.owners_up_to_date(claim, sts, pod):
+                continue
+            try:
+                await self.client.update(PVCS, owners.with_owners(claim, sts, pod))
+            except ApiError as e:
+                message = f"could not update claim {name} for delete policy ownerRefs: {e.message}"
+                raise ApiError({**e.status, "message": message}) from e
+
+    async def _create_claims(self, sts: dict, pod: dict) -> dict[str, dict]:
+        """Create the pod's missing claims; answers its claims that exist, by name."""
         errors = []
+        out = {}
         for claim in sp.claims(sts, sp.ordinal(pod)).values():
             name, namespace = claim["metadata"]["name"], claim["metadata"]["namespace"]
             existing = self.claims.store.get(f"{namespace}/{name}")
             if existing is not None:
                 if is_deleted(existing):
                     errors.append(RuntimeError(f"pvc {name} is being deleted"))
+                out[name] = existing
                 continue
             try:
-                await self.client.create(PVCS, claim, namespace)
+                out[name] = await self.client.create(PVCS, claim, namespace)
             except ApiError as e:
                 if e.code == 409:
                     continue
@@ -287,16 +338,22 @@ class StatefulSetController(Controller):
                                f"{pod['metadata']['name']} in StatefulSet {sts['metadata']['name']} success")
         if errors:
             raise errors[0]
+        return out
 
     async def _create_pod(self, sts: dict, pod: dict) -> None:
-        """Create the pod's claims, then the pod."""
+        """Create the pod's claims, then the pod, then give the claims the owners the retention policy wants."""
         try:
-            await self._create_claims(sts, pod)
-            await self.client.create(PODS, pod, sts["metadata"]["namespace"])
+            claims = await self._create_claims(sts, pod)
+            created = await self.client.create(PODS, pod, sts["metadata"]["namespace"])
         except ApiError as e:
             if e.code == 409 and e.reason == "AlreadyExists":
                 raise
             self._pod_event(sts, pod, "create", e)
+            raise
+        try:
+            await self._apply_retention(sts, created, claims)
+        except ApiError as e:
+            self._pod_event(sts, pod, "update", e)
             raise
         self._pod_event(sts, pod, "create", None)
 
@@ -311,9 +368,9 @@ class StatefulSetController(Controller):
         self._pod_event(sts, pod, "delete", None)
 
     async def _update_pod(self, sts: dict, pod: dict) -> None:
-        """Put back the identity labels and claim volumes of a pod that lost them."""
+        """Put back the identity labels and claim volumes of a pod that lost them, and its claims' owners."""
         try:
-            await self._create_claims(sts, pod)
+            await self._apply_retention(sts, pod, await self._create_claims(sts, pod))
             await self.client.update(PODS, sp.repair_identity_and_storage(sts, pod))
         except ApiError as e:
             self._pod_event(sts, pod, "update", e)
