@@ -19,7 +19,8 @@ from controller_testing import Api
 from timoneiro.apiserver.server import ServerThread
 from timoneiro.client import Client, ClientConfig
 
-pytest_plugins = ["eks_testing"]  # the `eks` fixture: an EKS-compatible service for the test
+pytest_plugins = ["eks_testing",  # the `eks` fixture: an EKS-compatible service for the test
+                  "cri_testing"]  # `cri_node`: a containerd of our own, with local images
 
 KUBECTL = shutil.which("kubectl")
 

@@ -1,0 +1,356 @@
+"""The kubelet's runtime over a CRI runtime (containerd) on its unix socket: each call of the Runtime
+interface is one or a few CRI calls, as kuberuntime makes them.
+
+Pods keep their logs where upstream's kubelet keeps them, under log_dir/NAMESPACE_NAME_UID/CONTAINER/
+ATTEMPT.log, written by the runtime in the CRI log format. Probes run from the node: exec probes through
+ExecSync, httpGet and tcpSocket against the pod's IP. Port-forwarding connects to localhost:PORT inside
+the sandbox's network namespace, as containerd's own port-forward does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+
+from timoneiro.kubelet.cri import api_pb2 as api
+from timoneiro.kubelet.cri import logs, netns
+from timoneiro.kubelet.cri.client import CriClient
+from timoneiro.kubelet.runtime.base import (
+    POD_NAME_LABEL,
+    POD_NAMESPACE_LABEL,
+    POD_UID_LABEL,
+    ContainerConfig,
+    ContainerState,
+    ContainerStatus,
+    Image,
+    PodSandboxConfig,
+    PodSandboxStatus,
+    Runtime,
+    RuntimeFailure,
+    RuntimeStatus,
+)
+from timoneiro.kubelet.runtime.simulated import normalize_image
+
+log = logging.getLogger("timoneiro.kubelet.runtime.cri")
+PROBE_USER_AGENT = "kube-probe/1.32"
+_STATES = {api.CONTAINER_CREATED: ContainerState.CREATED, api.CONTAINER_RUNNING: ContainerState.RUNNING,
+           api.CONTAINER_EXITED: ContainerState.EXITED, api.CONTAINER_UNKNOWN: ContainerState.UNKNOWN}
+
+
+def rpc_error(e: grpc.aio.AioRpcError) -> str:
+    """The error as Go's gRPC prints it, which is what upstream's kubelet shows: rpc error: code = NotFound
+    desc = ..."""
+    code = "".join(word.title() for word in e.code().name.split("_")).replace("Cancelled", "Canceled")
+    return f"rpc error: code = {code} desc = {e.details()}"
+
+
+@contextlib.contextmanager
+def _failing_as(reason: str, *, full: bool = False) -> Iterator[None]:
+    """CRI errors become RuntimeFailure(reason): the status' message, or (full) the whole error text."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as e:
+        raise RuntimeFailure(reason, rpc_error(e) if full else (e.details() or rpc_error(e))) from e
+
+
+@contextlib.contextmanager
+def _unless_gone() -> Iterator[None]:
+    """Stopping or removing what is already gone succeeds, as in kuberuntime."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as e:
+        if e.code() != grpc.StatusCode.NOT_FOUND:
+            raise RuntimeFailure("RuntimeError", rpc_error(e)) from e
+
+
+def _seconds(nanoseconds: int) -> float | None:
+    return nanoseconds / 1e9 if nanoseconds > 0 else None
+
+
+class CriRuntime(Runtime):
+    name = "containerd"  # replaced by the runtime's own name once version() asked it
+
+    def __init__(self, socket_path: str, *, log_dir: Path, cgroup_parent: str = "") -> None:
+        self.socket_path = socket_path
+        self.log_dir = Path(log_dir)
+        self.cgroup_parent = "/" + cgroup_parent.strip("/") if cgroup_parent.strip("/") else ""
+        self._client: CriClient | None = None
+
+    @property
+    def client(self) -> CriClient:
+        """The channel, made on first use inside the event loop that uses it."""
+        if self._client is None:
+            self._client = CriClient(self.socket_path)
+        return self._client
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    # the runtime
+
+    async def version(self) -> str:
+        with _failing_as("RuntimeError", full=True):
+            response = await self.client.version()
+        self.name = response.runtime_name or self.name
+        return response.runtime_version
+
+    async def status(self) -> RuntimeStatus:
+        try:
+            response = await self.client.status()
+        except grpc.aio.AioRpcError as e:
+            return RuntimeStatus(False, False, rpc_error(e))
+        conditions = {c.type: c for c in response.status.conditions}
+        status = RuntimeStatus()
+        for kind in ("RuntimeReady", "NetworkReady"):  # a condition not reported counts as false
+            condition = conditions.get(kind)
+            if condition is not None and condition.status:
+                continue
+            status.message = status.message or ("<nil>" if condition is None else
+                                                 f"{kind}=false reason:{condition.reason} message:{condition.message}")
+            if kind == "RuntimeReady":
+                status.runtime_ready = False
+            else:
+                status.network_ready = False
+        return status
+
+    async def update_runtime_config(self, pod_cidr: str) -> None:
+        with _failing_as("RuntimeError", full=True):
+            await self.client.update_runtime_config(pod_cidr)
+
+    # sandboxes
+
+    def _pod_log_dir(self, namespace: str, name: str, uid: str) -> Path:
+        return self.log_dir / f"{namespace}_{name}_{uid}"
+
+    def _sandbox_config(self, config: PodSandboxConfig) -> api.PodSandboxConfig:
+        labels = {**config.labels, POD_NAME_LABEL: config.name, POD_NAMESPACE_LABEL: config.namespace,
+                  POD_UID_LABEL: config.uid}
+        namespaces = api.NamespaceOption(network=api.NODE if config.host_network else api.POD,
+                                         pid=api.CONTAINER, ipc=api.POD)
+        return api.PodSandboxConfig(
+            metadata=api.PodSandboxMetadata(name=config.name, uid=config.uid, namespace=config.namespace,
+                                            attempt=config.attempt),
+            hostname="" if config.host_network else config.hostname,
+            log_directory=str(self._pod_log_dir(config.namespace, config.name, config.uid)),
+            labels=labels, annotations=config.annotations,
+            linux=api.LinuxPodSandboxConfig(
+                cgroup_parent=self.cgroup_parent,
+                security_context=api.LinuxSandboxSecurityContext(namespace_options=namespaces)))
+
+    async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        with _failing_as("CreatePodSandboxError", full=True):
+            return await self.client.run_pod_sandbox(self._sandbox_config(config))
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        with _unless_gone():
+            await self.client.stop_pod_sandbox(sandbox_id)
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        sandbox = await self._sandbox_status(sandbox_id)
+        if sandbox is None:
+            return
+        with _unless_gone():
+            await self.client.remove_pod_sandbox(sandbox_id)
+        config = sandbox.config
+        if not await self.list_pod_sandboxes(config.uid):  # the pod's last: its logs go with it
+            shutil.rmtree(self._pod_log_dir(config.namespace, config.name, config.uid), ignore_errors=True)
+
+    async def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandboxStatus]:
+        selector = api.PodSandboxFilter(label_selector={POD_UID_LABEL: pod_uid}) if pod_uid else None
+        with _failing_as("RuntimeError", full=True):
+            sandboxes = await self.client.list_pod_sandbox(selector)
+        statuses = await asyncio.gather(*(self._sandbox_status(s.id) for s in sandboxes))
+        return [s for s in statuses if s is not None]
+
+    async def _sandbox_status(self, sandbox_id: str) -> PodSandboxStatus | None:
+        """The sandbox, or None if it is gone."""
+        try:
+            response = await self.client.pod_sandbox_status(sandbox_id)
+        except grpc.aio.AioRpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise RuntimeFailure("RuntimeError", rpc_error(e)) from e
+        status, meta = response.status, response.status.metadata
+        host_network = status.linux.namespaces.options.network == api.NODE
+        config = PodSandboxConfig(meta.name, meta.namespace, meta.uid, meta.attempt, host_network=host_network,
+                                  labels=dict(status.labels), annotations=dict(status.annotations))
+        return PodSandboxStatus(status.id, config, status.state == api.SANDBOX_READY, status.created_at / 1e9,
+                                status.network.ip or None)
+
+    # containers
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        sandbox = await self._sandbox_status(sandbox_id)
+        if sandbox is None:
+            raise RuntimeFailure("CreateContainerError", f"sandbox {sandbox_id} is gone")
+        request = api.ContainerConfig(
+            metadata=api.ContainerMetadata(name=config.name, attempt=config.attempt),
+            image=api.ImageSpec(image=config.image), command=config.command, args=config.args,
+            labels=config.labels, annotations=config.annotations, log_path=f"{config.name}/{config.attempt}.log")
+        with _failing_as("CreateContainerError"):
+            return await self.client.create_container(sandbox_id, request, self._sandbox_config(sandbox.config))
+
+    async def start_container(self, container_id: str) -> None:
+        with _failing_as("RunContainerError"):
+            await self.client.start_container(container_id)
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        with _unless_gone():
+            await self.client.stop_container(container_id, math.ceil(timeout))
+
+    async def remove_container(self, container_id: str) -> None:
+        status = await self._container_status(container_id)
+        if status is None:
+            return
+        with _unless_gone():
+            await self.client.remove_container(container_id)
+        if status.log_path:  # the kubelet, not the runtime, removes a container's log
+            Path(status.log_path).unlink(missing_ok=True)
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+        selector = api.ContainerFilter(pod_sandbox_id=sandbox_id) if sandbox_id else None
+        with _failing_as("RuntimeError", full=True):
+            containers = await self.client.list_containers(selector)
+        statuses = await asyncio.gather(*(self._container_status(c.id) for c in containers))
+        return [_container(s, c.pod_sandbox_id) for s, c in zip(statuses, containers, strict=True) if s is not None]
+
+    async def _container_status(self, container_id: str) -> api.ContainerStatus | None:
+        try:
+            return (await self.client.container_status(container_id)).status
+        except grpc.aio.AioRpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise RuntimeFailure("RuntimeError", rpc_error(e)) from e
+
+    async def _running(self, container_id: str) -> bool:
+        status = await self._container_status(container_id)
+        return status is not None and status.state == api.CONTAINER_RUNNING
+
+    # images
+
+    async def pull_image(self, image: str) -> str:
+        with _failing_as("ErrImagePull", full=True):
+            image_id = await self.client.pull_image(image)
+            pulled = await self.client.image_status(image)
+        if pulled is None or not pulled.repo_digests:
+            return image_id
+        name = normalize_image(image).partition("@")[0]
+        repository = name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
+        return next((d for d in pulled.repo_digests if d.startswith(repository + "@")), pulled.repo_digests[0])
+
+    async def list_images(self) -> list[Image]:
+        with _failing_as("RuntimeError", full=True):
+            images = await self.client.list_images()
+        return [Image(i.id, list(i.repo_tags), list(i.repo_digests), i.size) for i in images]
+
+    # probes, commands, logs, ports
+
+    async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str) -> bool:
+        timeout = float(probe.get("timeoutSeconds") or 1)
+        if "exec" in probe:
+            code, _, _ = await self.exec_sync(container_id, list((probe["exec"] or {}).get("command") or ()),
+                                              timeout)
+            return code == 0
+        if "httpGet" in probe or "tcpSocket" in probe:
+            action = probe.get("httpGet") or probe.get("tcpSocket") or {}
+            host = action.get("host") or await self._pod_ip(pod, container_id)
+            port = _port(action.get("port"), pod, container)
+            if "tcpSocket" in probe:
+                return await _tcp_probe(host, port, timeout)
+            return await _http_probe(action, host, port, timeout)
+        log.warning("%s probe of container %s: only exec, httpGet and tcpSocket probes run", kind, container)
+        return False
+
+    async def _pod_ip(self, pod: dict, container_id: str) -> str:
+        """The pod's IP as its status has it, else as its sandbox reports it."""
+        ip = (pod.get("status") or {}).get("podIP")
+        if ip:
+            return ip
+        containers = await self.client.list_containers(api.ContainerFilter(id=container_id))
+        sandbox = await self._sandbox_status(containers[0].pod_sandbox_id) if containers else None
+        if sandbox is None or sandbox.ip is None:
+            raise RuntimeFailure("ProbeError", f"container {container_id} has no pod IP")
+        return sandbox.ip
+
+    async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+        with _failing_as("ExecSyncError", full=True):
+            response = await self.client.exec_sync(container_id, command, math.ceil(timeout))
+        return response.exit_code, response.stdout, response.stderr
+
+    async def container_logs(self, container_id: str, *, follow: bool = False, tail: int | None = None
+                             ) -> AsyncIterator[bytes]:
+        status = await self._container_status(container_id)
+        if status is None:
+            raise RuntimeFailure("ContainerNotFound", f"no container {container_id}")
+        if not status.log_path or not Path(status.log_path).exists():
+            return
+        async for record in logs.read(Path(status.log_path), tail=tail, follow=follow,
+                                      running=lambda: self._running(container_id)):
+            yield record.text
+
+    async def port_forward(self, sandbox_id: str, port: int) -> tuple[object, object]:
+        with _failing_as("PortForwardError", full=True):
+            response = await self.client.pod_sandbox_status(sandbox_id, verbose=True)
+        pid = json.loads(response.info.get("info") or "{}").get("pid")
+        if not pid:
+            raise RuntimeFailure("PortForwardError", f"sandbox {sandbox_id} has no running process")
+        return await netns.connect(f"/proc/{pid}/ns/net", port)
+
+
+def _container(status: api.ContainerStatus, sandbox_id: str) -> ContainerStatus:
+    return ContainerStatus(
+        status.id, sandbox_id, status.metadata.name, status.metadata.attempt, _STATES[status.state],
+        status.image.image, status.image_ref, status.created_at / 1e9, _seconds(status.started_at),
+        _seconds(status.finished_at), status.exit_code, status.reason, status.message, dict(status.labels),
+        dict(status.annotations))
+
+
+def _port(port: int | str | None, pod: dict, container: str) -> int:
+    """A probe's port: a number, or the name of one of the container's ports."""
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    for spec in (pod.get("spec") or {}).get("containers") or ():
+        if spec.get("name") == container:
+            for declared in spec.get("ports") or ():
+                if declared.get("name") == port:
+                    return int(declared["containerPort"])
+    raise RuntimeFailure("ProbeError", f"container {container} has no port named {port!r}")
+
+
+async def _tcp_probe(host: str, port: int, timeout: float) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def _http_probe(action: dict, host: str, port: int, timeout: float) -> bool:
+    """Success is a status from 200 to 399, as upstream's prober counts it; certificates are not checked."""
+    scheme = (action.get("scheme") or "HTTP").lower()
+    path = action.get("path") or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    headers = {"User-Agent": PROBE_USER_AGENT, "Accept": "*/*"}
+    headers.update({h["name"]: h.get("value", "") for h in action.get("httpHeaders") or () if h.get("name")})
+    async with httpx.AsyncClient(verify=False, timeout=timeout, follow_redirects=True, trust_env=False) as client:
+        try:
+            response = await client.get(f"{scheme}://{netloc}{path}", headers=headers)
+        except httpx.HTTPError:
+            return False
+    return 200 <= response.status_code < 400
