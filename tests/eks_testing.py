@@ -58,16 +58,17 @@ class EksService:
         return self.server.eks
 
     def client(self, service: str = "eks", access_key_id: str | None = None, secret: str | None = None,
-               **config):
-        """A boto3 client of the service as its admin (or with the keys given); `config`: botocore Config
-        options, e.g. retries={"max_attempts": 1}."""
+               session_token: str | None = None, **config):
+        """A boto3 client of the service as its admin (or with the keys given, and the session token of
+        temporary ones); `config`: botocore Config options, e.g. retries={"max_attempts": 1}."""
         key = self.server.credentials
         session = botocore.session.Session()
         session.set_config_variable("config_file", str(self.aws_config))
         session.set_config_variable("credentials_file", str(self.aws_credentials))
         return boto3.session.Session(
             aws_access_key_id=access_key_id or key.principal.access_key_id,
-            aws_secret_access_key=secret or key.secret_access_key, region_name=self.region,
+            aws_secret_access_key=secret or key.secret_access_key, aws_session_token=session_token,
+            region_name=self.region,
             botocore_session=session).client(service, endpoint_url=self.url, config=Config(**config))
 
     @property

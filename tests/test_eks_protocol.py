@@ -148,7 +148,7 @@ def test_labels_are_decoded_after_the_signature_covers_them(eks):
 
 def test_query_protocol_errors_round_trip(eks):
     sts = eks.client("sts", retries={"max_attempts": 1})
-    response = error_of(lambda: sts.get_session_token())
+    response = error_of(lambda: sts.get_federation_token(Name="bob"))
     assert response["Error"]["Code"] == "NotImplemented"
     assert response["Error"]["Type"] == "Receiver"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 501

@@ -8,7 +8,8 @@ included) for a namespace-scoped one. The permissions are the same; unlike EKS's
 The objects follow the cluster's document level-wise (`sync` makes them what the associations say, whatever
 was there), after every access call, and whenever a namespace appears (keep_in_effect), so that a namespace
 created after the association gets its RoleBinding too. An entry whose username is a template
-({{SessionName}}, for a role's sessions) cannot be bound by name: its policies bind nobody."""
+({{SessionName}}, for a role's sessions) cannot be bound by name: its policies bind the usernames it has
+rendered to, each added as a session first signs in (see usermapping), before the sign-in is answered."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ CLUSTER_ROLE_BINDINGS = Resource(RBAC, "v1", "clusterrolebindings", namespaced=F
 ROLE_BINDINGS = Resource(RBAC, "v1", "rolebindings")
 LABEL = "timoneiro.io/access-policy"  # on every object the service writes for access policies: the policy
 PRINCIPAL = "timoneiro.io/principal-arn"  # the access entry a binding is for
+RENDERED = "_renderedUsernames"  # in an access entry: username template -> the usernames it rendered to
 WATCH_SECONDS = 300  # a namespace watch is begun again (with a full sync) at least this often
 RETRY_SECONDS = 5.0
 SERVING = ("ACTIVE", "UPDATING")  # cluster states in which its API server answers
@@ -48,6 +50,15 @@ def binding_name(policy_name: str, principal_arn: str) -> str:
     return f"eks:access-policy:{policy_name}:{hashlib.sha256(principal_arn.encode()).hexdigest()[:16]}"
 
 
+def bound_usernames(entry: dict) -> list[str]:
+    """Who an entry's policies bind: its username, or for a template the usernames it has rendered to for
+    the sessions that signed in (RENDERED, recorded by the token webhook before it answers)."""
+    username = entry.get("username") or ""
+    if "{{" not in username:
+        return [username] if username else []
+    return list(entry.get(RENDERED, {}).get(username, []))
+
+
 def matches(namespace: str, patterns: list[str]) -> bool:
     """Whether an association's namespaces name this one (`*` standing for any characters, as in EKS)."""
     return any(re.fullmatch(re.escape(p).replace(r"\*", ".*"), namespace) for p in patterns)
@@ -58,9 +69,10 @@ def wanted(doc: dict, namespaces: list[str]) -> dict[Resource, dict[Key, dict]]:
     out: dict[Resource, dict[Key, dict]] = {CLUSTER_ROLES: {}, CLUSTER_ROLE_BINDINGS: {}, ROLE_BINDINGS: {}}
     for arn, associations in doc["associatedPolicies"].items():
         entry = doc["accessEntries"].get(arn)
-        if entry is None or "{{" in entry.get("username", "{{"):
+        usernames = bound_usernames(entry) if entry is not None else []
+        if not usernames:
             continue
-        subjects = [{"apiGroup": RBAC, "kind": "User", "name": entry["username"]}]
+        subjects = [{"apiGroup": RBAC, "kind": "User", "name": name} for name in usernames]
         for association in associations:
             policy = POLICIES[association["policyArn"]]
             meta = {"name": binding_name(policy.name, arn), "labels": {LABEL: policy.name},

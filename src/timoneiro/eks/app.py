@@ -1,6 +1,7 @@
 """The service's HTTP face, an ASGI application: every call is SigV4-checked, read in the protocol of the
-service its signature is scoped to (EKS: REST-JSON; Auto Scaling and STS: Query), handed to the operation's
-handler and answered in that protocol. The clusters' token-authentication webhook is the one unsigned path."""
+service its signature is scoped to (EKS: REST-JSON; Auto Scaling, STS and IAM: Query), authorized against
+the caller's IAM policies, handed to the operation's handler and answered in that protocol. The clusters'
+token-authentication webhook is the one unsigned path."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 
 from timoneiro.eks import sigv4
+from timoneiro.eks.authorization import authorize
 from timoneiro.eks.errors import AwsError
 from timoneiro.eks.operations import Request, load_all
 from timoneiro.eks.protocol import (
@@ -119,6 +121,7 @@ class EksApp:
         handler = self.operations.get((service, operation.name))
         if handler is None:
             raise not_implemented(operation.name)
+        authorize(self.eks, principal, service, operation.name, params)
         result = await handler(self.eks, Request(principal, region, params))
         if PROTOCOLS[service] == "rest-json":
             return restjson.serialize(operation, result)

@@ -1,8 +1,10 @@
 """AWS Signature Version 4, checked on the receiving side: the signature a request carries (in its
 Authorization header, or in its query string for a presigned URL such as `aws eks get-token`'s) is
 recomputed with botocore's own SigV4 code over exactly what the client signed, with the secret of the access
-key it names. Success gives the caller and the credential scope's service and region; failure raises what
-AWS answers (MissingAuthenticationToken, UnrecognizedClient, InvalidSignature, Signature expired...)."""
+key it names (an Active user key, or temporary credentials with their session token, X-Amz-Security-Token,
+until they expire). Success gives the caller and the credential scope's service and region; failure raises
+what AWS answers (MissingAuthenticationToken, UnrecognizedClient, InvalidSignature, Signature expired,
+ExpiredToken...)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,11 @@ def missing() -> CommonError:
 def unrecognized() -> CommonError:
     return CommonError("UnrecognizedClientException", "InvalidClientTokenId",
                        "The security token included in the request is invalid.", 403)
+
+
+def expired() -> CommonError:
+    return CommonError("ExpiredTokenException", "ExpiredToken",
+                       "The security token included in the request is expired", 403)
 
 
 def mismatch(message: str = MISMATCH) -> CommonError:
@@ -114,8 +121,9 @@ def _verify(iam: IAM, method: str, url: str, headers: dict[str, str], body: byte
         raise incomplete(f"Date must be in ISO-8601 'basic format'. Got '{stamp}'.") from None
     _check_time(moment, stamp, service, now, presigned)
     key = iam.lookup(access_key_id)
-    if key is None or "x-amz-security-token" in headers or any(k == "X-Amz-Security-Token" for k, _ in query):
-        raise unrecognized()  # no temporary credentials are ever issued here
+    token = headers.get("x-amz-security-token") or dict(query).get("X-Amz-Security-Token")
+    if key is None or not _token_matches(token, key.session_token):
+        raise unrecognized()  # unknown, inactive, or temporary credentials without their token (or the reverse)
     names = [name for name in signed_headers.lower().split(";") if name]
     if "host" not in names:
         raise mismatch("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
@@ -130,7 +138,16 @@ def _verify(iam: IAM, method: str, url: str, headers: dict[str, str], body: byte
     expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
     if date != stamp[:8] or not hmac.compare_digest(expected, signature):
         raise mismatch()
+    if key.expiration is not None and (time.time() if now is None else now) >= key.expiration:
+        raise expired()
     return key.principal, service, region
+
+
+def _token_matches(given: str | None, expected: str | None) -> bool:
+    """A session token comes with temporary credentials, and only with them."""
+    if not expected:
+        return not given
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 class _Signer(SigV4Auth):

@@ -3,7 +3,8 @@ entries, then (in the CONFIG_MAP and API_AND_CONFIG_MAP authentication modes) fr
 ConfigMap's mapRoles, mapUsers and mapAccounts, as EKS's aws-iam-authenticator maps them: an access entry
 wins over the ConfigMap for the same principal; a role's sessions match the role (paths aside); usernames and
 groups may hold {{AccountID}}, {{SessionName}} (its '@' made '-'), {{SessionNameRaw}} and {{AccessKeyID}}.
-{{EC2PrivateDNSName}} needs EC2's API, which this service does not have: such a mapping maps nobody."""
+{{EC2PrivateDNSName}} needs EC2's API, which this service does not have: such a mapping maps nobody. An
+entry's rendered usernames are bound to its access policies as its sessions first sign in."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 from timoneiro.client import Client
 from timoneiro.client.errors import ApiError
 from timoneiro.client.resources import CONFIGMAPS
+from timoneiro.eks import access_bindings
 from timoneiro.eks.tokens import Identity
 
 if TYPE_CHECKING:
@@ -41,7 +43,21 @@ async def user_of(eks: Eks, cluster: str, identity: Identity) -> Mapping | None:
         return None
     rendered = [render(text, identity) for text in (mapping[0], *mapping[1])]
     names = [text for text in rendered if text is not None]
-    return (names[0], names[1:]) if len(names) == len(rendered) else None
+    if len(names) != len(rendered):
+        return None
+    if entry is not None and names[0] != entry["username"]:
+        await _bind_rendered(eks, cluster, entry, names[0])
+    return names[0], names[1:]
+
+
+async def _bind_rendered(eks: Eks, cluster: str, entry: dict, username: str) -> None:
+    """Put the entry's access policies in effect for a username its template rendered to (a role session's),
+    the first time it does: RBAC binds names, not templates (see access_bindings)."""
+    seen = entry.setdefault(access_bindings.RENDERED, {}).setdefault(entry["username"], [])
+    if username not in seen:
+        seen.append(username)
+        eks.store.save(cluster)
+        await access_bindings.sync_soon(eks, cluster)
 
 
 def access_entry(doc: dict, canonical_arn: str) -> dict | None:

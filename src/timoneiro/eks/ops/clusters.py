@@ -27,6 +27,7 @@ NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]*$")
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 DEFAULT_SERVICE_CIDR = "10.100.0.0/16"  # one of the two EKS picks from
 PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+CLUSTER_ROLE_SERVICE = "eks.amazonaws.com"  # who must be trusted to assume a cluster role of our own account
 _bringing_up: dict[str, asyncio.Task] = {}  # by cluster name, while CREATING: a deletion waits for it
 
 
@@ -61,6 +62,9 @@ def _new_cluster(eks: Eks, p: dict) -> dict:
     versions.check_supported(version, name)
     if not p.get("roleArn", "").startswith("arn:aws:iam::"):
         raise invalid_parameter(f"Invalid role arn: {p.get('roleArn')!r}", clusterName=name)
+    if eks.iam.owns(p["roleArn"]) and not eks.iam.trusts_service(p["roleArn"], CLUSTER_ROLE_SERVICE):
+        raise invalid_parameter(f"Role with arn: {p['roleArn']}, could not be assumed because it does not exist or "
+                                "the trusted entity is not correct", clusterName=name)
     vpc = p.get("resourcesVpcConfig") or {}
     subnets = vpc.get("subnetIds") or []
     if len(set(subnet_zones(subnets, eks.region).values())) < 2:

@@ -36,6 +36,7 @@ from timoneiro.eks.service import SHUTDOWN, STARTUP, Eks, log
 from timoneiro.eks.updates import begin_update, end_update, in_progress
 
 UPDATABLE = ("ACTIVE", "DEGRADED")
+NODE_ROLE_SERVICE = "ec2.amazonaws.com"  # who must be trusted to assume a node role of our own account
 
 
 def _nodegroup(eks: Eks, cluster: str, name: str) -> dict:
@@ -72,11 +73,24 @@ async def create_nodegroup(eks: Eks, request: Request) -> dict:
     return {"nodegroup": nodegroup}
 
 
+def _check_own_node_role(eks: Eks, arn: str, fields: dict) -> None:
+    """A node role of the service's own account must exist and trust EC2 (its instances assume it), as EKS
+    requires; other accounts' roles are taken as given."""
+    if not eks.iam.owns(arn):
+        return
+    if eks.iam.role_by_arn(arn) is None:
+        raise invalid_parameter(f"The role with name {arn.rpartition('/')[2]} cannot be found.", **fields)
+    if not eks.iam.trusts_service(arn, NODE_ROLE_SERVICE):
+        raise invalid_parameter(f"Following required service principals [{NODE_ROLE_SERVICE}] were not found in "
+                                f"the trust relationships of nodeRole {arn}", **fields)
+
+
 def _new_nodegroup(eks: Eks, cluster: dict, p: dict) -> dict:
     name, cluster_name = p["nodegroupName"], cluster["name"]
     fields = {"clusterName": cluster_name, "nodegroupName": name}
     config.check_name(name, cluster_name)
     config.check_role(p.get("nodeRole", ""), cluster_name, name)
+    _check_own_node_role(eks, p["nodeRole"], fields)
     if not p.get("subnets"):
         raise invalid_parameter("Subnets are required", **fields)
     template = p.get("launchTemplate")

@@ -1,5 +1,5 @@
 """The wire: botocore's own service models, read both ways. `restjson` speaks EKS's REST-JSON protocol,
-`query` the Query protocol of Auto Scaling and STS; both parse a request into the operation's input members
+`query` the Query protocol of Auto Scaling, STS and IAM; both parse a request into the operation's input members
 and write a handler's dict, or an AwsError, as the real service would."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from botocore.model import ServiceModel
 from timoneiro.eks.errors import AwsError
 
 # the signing service (a credential scope's) -> the protocol that service speaks
-PROTOCOLS = {"eks": "rest-json", "autoscaling": "query", "sts": "query"}
+PROTOCOLS = {"eks": "rest-json", "autoscaling": "query", "sts": "query", "iam": "query"}
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The Query protocol (Auto Scaling, STS), from the service's botocore model: Action=...&Version=... and the
+"""The Query protocol (Auto Scaling, STS, IAM), from the service's botocore model: Action=...&Version=... and the
 input members flattened as botocore's QuerySerializer writes them (Foo.member.1, Foo.entry.1.key,
 Foo.Bar), in a form-encoded body or the query string; responses are <ActionResponse xmlns=...> documents
 with an <ActionResult> and the request id, errors an <ErrorResponse>, as botocore's QueryParser reads them."""
@@ -11,10 +11,11 @@ from xml.sax.saxutils import escape
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape
 
 from timoneiro.eks.errors import AwsError
-from timoneiro.eks.protocol import CommonError, Response
+from timoneiro.eks.protocol import CommonError, Response, constraints
 from timoneiro.eks.protocol.shapes import Invalid, check_required, from_text, iso8601, serialized_name
 
 XML = "text/xml"
+CONSTRAINED = frozenset({"iam", "sts"})  # services whose members' constraints are checked here (see constraints)
 
 
 def operation(model: ServiceModel, form: dict[str, str]) -> OperationModel:
@@ -35,7 +36,10 @@ def parse(operation: OperationModel, form: dict[str, str]) -> dict:
     if shape is None:
         return {}
     try:
-        return _decode(shape, _Form(form), "", "") or {}
+        params = _decode(shape, _Form(form), "", "") or {}
+        if operation.service_model.service_name in CONSTRAINED:
+            constraints.check(shape, params)
+        return params
     except Invalid as e:
         raise AwsError("ValidationError", str(e), 400) from None
 
