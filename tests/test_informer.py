@@ -12,7 +12,7 @@ from aiohttp import web
 from conftest import add_default_service_account
 from timoneiro.apiserver.server import ServerThread, free_port
 from timoneiro.client import Client
-from timoneiro.client.informer import Backoff, Informer, InformerFactory
+from timoneiro.client.informer import Backoff, Informer, InformerFactory, without_managed_fields
 from timoneiro.client.resources import CONFIGMAPS, PODS
 from timoneiro.client.store import by_field, split_key
 
@@ -275,3 +275,22 @@ async def test_factory_shares_informers(client):
         assert [o["metadata"]["name"] for o in first.store.by_index("k", "1")] == ["a"]
     finally:
         await factory.stop()
+
+
+async def test_a_transform_shapes_what_is_cached_and_handed_out(client):
+    await client.create(CONFIGMAPS, configmap("listed"))
+    factory = InformerFactory(client, NS, backoff=FAST)
+    informer = factory.informer(CONFIGMAPS, transform=without_managed_fields)
+    assert factory.informer(CONFIGMAPS, transform=without_managed_fields) is informer
+    with pytest.raises(ValueError):
+        factory.informer(CONFIGMAPS)
+    seen = Recorder(informer)
+    handed: list[dict] = []
+    informer.add_handler(handed.append, lambda old, new: handed.append(new))
+    async with running(informer):
+        await client.create(CONFIGMAPS, configmap("watched"))
+        await client.patch(CONFIGMAPS, "watched", {"data": {"k": "2"}}, NS)
+        await seen.wait_for(3)
+    assert [o["metadata"]["name"] for o in handed] == ["listed", "watched", "watched"]
+    assert all("managedFields" not in o["metadata"] for o in handed + informer.store.list())
+    assert informer.store.get(f"{NS}/watched")["data"] == {"k": "2"}

@@ -11,7 +11,7 @@ import pytest
 
 from test_scheduler_support import CONTROL_PLANE_TAINT, node, offline_scheduler, pod
 from timoneiro.client import Client
-from timoneiro.client.resources import EVENTS, NODES, PODS
+from timoneiro.client.resources import EVENTS, EVENTS_V1, NODES, PODS
 from timoneiro.scheduler import Scheduler
 from timoneiro.scheduler.scheduler import PRIORITY_CLASSES
 from timoneiro.scheduler.status import Code, Status
@@ -81,8 +81,12 @@ async def test_binds_pods_and_records_scheduled_events(client, scheduler):
     assert host in ("worker-1", "worker-2")
     [event] = await events_about(client, "web-1", "Scheduled")
     assert event["message"] == f"Successfully assigned default/web-1 to {host}"
-    assert event["type"] == "Normal" and event["source"]["component"] == "default-scheduler"
+    assert event["type"] == "Normal" and event["reportingComponent"] == "default-scheduler"
     assert condition(await client.get(PODS, "web-1", "default"))["status"] == "True"
+    written = await client.get(EVENTS_V1, event["metadata"]["name"], "default")  # as kube-scheduler wrote it
+    assert (written["action"], written["regarding"]["name"], written["note"]) == (
+        "Binding", "web-1", event["message"])
+    assert written["reportingInstance"].startswith("default-scheduler-") and "series" not in written
 
 
 async def test_unschedulable_pods_get_kube_schedulers_message_and_condition(client, scheduler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from timoneiro.api import conversion
 from timoneiro.api.kinds import Kind, Registry, ScalePaths
 
 ALL = ("all",)
@@ -76,7 +77,8 @@ def builtin_kinds() -> list[Kind]:
         Kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
         Kind("coordination.k8s.io", "v1", "Lease", "leases"),
         Kind("events.k8s.io", "v1", "Event", "events", short_names=("ev",), storage_resource="core/events",
-             storage_version="core/v1", selectable_fields=EVENT_FIELDS),
+             storage_version="core/v1", selectable_fields=EVENT_FIELDS,
+             to_storage=conversion.event_events_to_core, from_storage=conversion.event_core_to_events),
         Kind("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False, short_names=("sc",)),
         Kind("storage.k8s.io", "v1", "CSIDriver", "csidrivers", namespaced=False),
         Kind("storage.k8s.io", "v1", "CSINode", "csinodes", namespaced=False),

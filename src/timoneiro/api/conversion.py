@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 import json
 
+import orjson
+
 from timoneiro.api import quantity
 from timoneiro.api.defaults import autoscaling
 
@@ -361,7 +363,7 @@ def _behavior_from_annotation(raw: object) -> dict | None:
 
 def event_events_to_core(obj: dict) -> dict:
     """An events.k8s.io/v1 Event as the core/v1 Event it is stored as."""
-    src = copy.deepcopy(obj)
+    src = _json_copy(obj)
     out = {"apiVersion": "v1", "kind": "Event", "metadata": src.get("metadata", {})}
     out["involvedObject"] = src.get("regarding") or {}
     out |= _present(reason=src.get("reason") or None, message=src.get("note") or None)
@@ -382,7 +384,7 @@ def event_events_to_core(obj: dict) -> dict:
 
 def event_core_to_events(obj: dict) -> dict:
     """A stored core/v1 Event as events.k8s.io/v1 sees it."""
-    src = copy.deepcopy(obj)
+    src = _json_copy(obj)
     out = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": src.get("metadata", {})}
     out["eventTime"] = src.get("eventTime")
     out |= _present(
@@ -410,6 +412,12 @@ def _series(series: object, count_always: bool) -> dict | None:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _json_copy(obj: dict) -> dict:
+    """A deep copy of a JSON object: a round trip through orjson costs a fraction of copy.deepcopy (every
+    events.k8s.io write and read converts)."""
+    return orjson.loads(orjson.dumps(obj))
 
 
 def _present(**fields: object) -> dict:

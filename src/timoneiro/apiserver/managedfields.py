@@ -7,6 +7,7 @@ what the request path calls.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from timoneiro.apiserver.apply import ApplyConflict, apply
@@ -25,6 +26,7 @@ from timoneiro.apiserver.structuredmerge import StructureError, root_type
 __all__ = ["ApplyConflict", "apply", "manager_from_user_agent", "update_managed_fields"]
 
 
+@functools.lru_cache(maxsize=256)  # every write without a fieldManager asks, with a handful of user agents
 def manager_from_user_agent(user_agent: str) -> str:
     """The field manager of a write without one: the User-Agent up to its first "/", printable, at
     most 128 bytes (kubectl/v1.32.0 (linux/amd64) ... -> kubectl)."""

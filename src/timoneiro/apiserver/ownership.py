@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from timoneiro.api import schema as openapi
@@ -22,6 +22,7 @@ from timoneiro.apiserver.fieldpath import (
     recursive_difference,
     sorted_paths,
 )
+from timoneiro.apiserver.meta import now
 from timoneiro.apiserver.structuredmerge import Type, compare
 
 # Fields nobody owns (upstream's stripMetaManager): identity and bookkeeping, not content.
@@ -38,7 +39,7 @@ _VALUE_STRUCTS = frozenset({"metadata", "spec", "status", "strategy", "updateStr
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now()  # meta.now: formatted once a second
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ class Subresources:
             return pod
 
         ctx.subresource = "binding"
+        ctx.field_manager = ""  # upstream's BindingREST writes the pod to storage as is: no managedFields entry
         await self.generic.modify(ctx, pods, name, assign)
         await respond_object(send, 201, success(), req.accept)
 

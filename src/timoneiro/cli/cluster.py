@@ -8,6 +8,7 @@ import os
 import sys
 
 from timoneiro.cli.options import add_cluster_options, add_topology_options, data_dir
+from timoneiro.cluster.names import POD_NETWORK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "not know (as an EKS cluster asks EKS)")
     parser.add_argument("--service-cluster-ip-range", metavar="CIDR",
                         help="where Services' cluster IPs come from (default 10.96.0.0/12)")
+    parser.add_argument("--cluster-cidr", metavar="CIDR", default=POD_NETWORK,
+                        help=f"the pod network; each node gets a /24 of it (default {POD_NETWORK}; empty: nodes "
+                             "get none, as a managed cluster's take pod addresses elsewhere)")
     parser.set_defaults(func=_cluster)
 
 
@@ -38,4 +42,4 @@ def _cluster(args: argparse.Namespace) -> int:
     if args.service_cluster_ip_range:
         options["service_cluster_ip_range"] = args.service_cluster_ip_range
     return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
-               args.eks_port if args.eks else None)
+               args.eks_port if args.eks else None, args.cluster_cidr or None, args.runtime)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from timoneiro.cluster.names import RUNTIMES, SIMULATED
+
 DEFAULT_NAME = "timoneiro"
 EKS_PORT = 4566  # as `timoneiro eks serve`'s
 MAX_NODES = 256  # each node gets a /24 of 10.244.0.0/16
@@ -20,6 +22,9 @@ def add_topology_options(parser: argparse.ArgumentParser) -> None:
                         help="how many nodes, the control plane included (default 3); 0 for a control plane "
                              "without nodes, which join later")
     parser.add_argument("--port", type=int, help="the API server's port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=SIMULATED,
+                        help="the nodes' container runtime: simulated (no processes; the default) or containerd "
+                             "(real containers: one containerd per node, needs root)")
     parser.add_argument("--eks", action="store_true",
                         help="also run the EKS-compatible service (see `timoneiro eks serve`), its data under "
                              "DATA_DIR/eks")

@@ -39,7 +39,8 @@ def _up(args: argparse.Namespace) -> int:
         console(stderr=True).print(f"ERROR: failed to create cluster: {refused}")
         return 1
     daemon, events = start_daemon(args.name, directory, args.nodes, args.port,
-                                  ["--eks", "--eks-port", str(args.eks_port)] if args.eks else [])
+                                  ["--runtime", args.runtime]
+                                  + (["--eks", "--eks-port", str(args.eks_port)] if args.eks else []))
     out = console(stderr=True)  # rich loads while the cluster starts
     out.print(f'Creating cluster "{args.name}" ...')
     try:

@@ -48,11 +48,25 @@ class Backoff:
         return min(self.cap, self.initial * 2 ** (failures - 1)) * (1 + random.random())
 
 
+Transform = Callable[[dict], dict]  # an object as listed or watched -> what the cache keeps of it
+
+
+def without_managed_fields(obj: dict) -> dict:
+    """A transform that drops metadata.managedFields, which most components never read (kube-scheduler's pod
+    informer drops them): a smaller cache, and less for the garbage collector to walk."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
+
+
 class Informer:
     def __init__(self, client: Client, resource: Resource, namespace: str | None = None, *,
                  label_selector: str | None = None, field_selector: str | None = None,
                  indexers: Mapping[str, IndexFunc] | None = None, resync_period: float | None = None,
-                 page_size: int = 500, backoff: Backoff = Backoff()) -> None:
+                 page_size: int = 500, backoff: Backoff = Backoff(), transform: Transform | None = None) -> None:
+        """`transform` (client-go's SetTransform) is applied to every object before it is cached and handed
+        to the handlers."""
         self.client = client
         self.resource = resource
         self.namespace = namespace
@@ -62,6 +76,7 @@ class Informer:
         self.resync_period = resync_period
         self.page_size = page_size
         self.backoff = backoff
+        self.transform = transform
         self.resource_version: str | None = None  # the last one seen; None until listed, or after a 410
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
@@ -143,7 +158,10 @@ class Informer:
     async def _relist(self) -> None:
         listing = await self.client.list_all(self.resource, self.namespace, label_selector=self.label_selector,
                                              field_selector=self.field_selector, page_size=self.page_size)
-        fresh = {object_key(obj): obj for obj in listing.get("items") or ()}
+        items = listing.get("items") or ()
+        if self.transform is not None:
+            items = [self.transform(obj) for obj in items]
+        fresh = {object_key(obj): obj for obj in items}
         for key in self.store.list_keys():
             gone = None if key in fresh else self.store.delete(key)
             if gone is not None:
@@ -168,6 +186,8 @@ class Informer:
 
     def _apply(self, event: WatchEvent) -> None:
         obj = event.object
+        if self.transform is not None and event.type != "BOOKMARK":
+            obj = self.transform(obj)
         if event.type in ("ADDED", "MODIFIED"):
             old = self.store.put(obj)
             if old is None:
@@ -219,25 +239,33 @@ class InformerFactory:
     """One informer per (resource, selectors), shared by every controller that asks for it."""
 
     def __init__(self, client: Client, namespace: str | None = None, *, resync_period: float | None = None,
-                 backoff: Backoff = Backoff()) -> None:
+                 backoff: Backoff = Backoff(), transform: Transform | None = None) -> None:
+        """`transform`: every informer's unless it is given one of its own (client-go's WithTransform)."""
         self.client = client
         self.namespace = namespace
         self.resync_period = resync_period
         self.backoff = backoff
+        self.transform = transform
         self._informers: dict[tuple[Resource, str | None, str | None], Informer] = {}
 
     def informer(self, resource: Resource, *, label_selector: str | None = None,
-                 field_selector: str | None = None, indexers: Mapping[str, IndexFunc] | None = None) -> Informer:
-        """The shared informer for a resource; indexers asked for are added to it if it already exists."""
+                 field_selector: str | None = None, indexers: Mapping[str, IndexFunc] | None = None,
+                 transform: Transform | None = None) -> Informer:
+        """The shared informer for a resource; indexers asked for are added to it if it already exists. Its
+        transform is the first asker's: a later one asking for another is refused (ValueError)."""
+        transform = transform or self.transform
         key = (resource, label_selector, field_selector)
         informer = self._informers.get(key)
         if informer is None:
             informer = self._informers[key] = Informer(
                 self.client, resource, self.namespace, label_selector=label_selector,
                 field_selector=field_selector, indexers=indexers, resync_period=self.resync_period,
-                backoff=self.backoff)
-        elif indexers:
-            informer.store.add_indexers(indexers)
+                backoff=self.backoff, transform=transform)
+        else:
+            if transform is not informer.transform:
+                raise ValueError(f"the shared informer of {resource.plural} has another transform")
+            if indexers:
+                informer.store.add_indexers(indexers)
         return informer
 
     def start(self) -> None:

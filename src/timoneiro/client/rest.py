@@ -1,16 +1,18 @@
-"""The async REST client every component talks to the API server with: one pooled, keep-alive session."""
+"""The async REST client every component talks to the API server with: a pool of keep-alive connections."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from timoneiro.client.config import ClientConfig
 from timoneiro.client.discovery import Discovery
 from timoneiro.client.errors import ApiError, TransportError
+from timoneiro.client.http import ConnectionPool, HTTPError, Response
 from timoneiro.client.resources import Resource
 from timoneiro.client.watch import Watch
 
@@ -22,15 +24,14 @@ Params = Mapping[str, str | int | bool | None]
 class Client:
     """Requests for (resource, namespace, name), answering decoded JSON or raising ApiError / TransportError.
 
-    Safe to share between tasks of one event loop: the session and its connection pool are made on first
-    use, in the loop that uses them. Close it (or use `async with`) to release the connections.
+    Safe to share between tasks of one event loop: connections are made on first use, in the loop that uses
+    them. Close it (or use `async with`) to release the connections.
     """
 
     def __init__(self, config: ClientConfig | str) -> None:
         self.config = ClientConfig(config) if isinstance(config, str) else config
         self.discovery = Discovery(self)
-        self._base = self.config.server.rstrip("/")
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -39,9 +40,10 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+            await asyncio.sleep(0)  # let the transports finish closing
 
     # verbs
 
@@ -144,9 +146,8 @@ class Client:
         params = {"watch": True, "resourceVersion": resource_version, "allowWatchBookmarks": allow_bookmarks,
                   "labelSelector": label_selector, "fieldSelector": field_selector,
                   "timeoutSeconds": timeout_seconds}
-        read = timeout_seconds + self.config.timeout if timeout_seconds else None
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.timeout, sock_read=read)
-        return Watch(lambda: self.open("GET", resource.path(namespace), params=params, timeout=timeout))
+        read = timeout_seconds + self.config.timeout if timeout_seconds else None  # between two reads
+        return Watch(lambda: self.open("GET", resource.path(namespace), params=params), read)
 
     async def resource_for(self, obj: dict) -> Resource:
         """The resource serving an object, from its apiVersion and kind (discovery, cached)."""
@@ -157,51 +158,49 @@ class Client:
     async def request(self, method: str, path: str, *, params: Params | None = None, body: object = None,
                       content_type: str = "application/json") -> Any:
         """Any request, e.g. subresources (binding, eviction, scale): the answer as JSON, or bytes if not JSON."""
+        deadline = time.monotonic() + self.config.timeout
         response = await self.open(method, path, params=params, body=body, content_type=content_type)
-        async with response:
-            raw = await _read(response)
+        with response:
+            raw = await _read(response, path, deadline - time.monotonic())
         if response.content_type == "application/json":
             return orjson.loads(raw) if raw else None
         return raw
 
     async def open(self, method: str, path: str, *, params: Params | None = None, body: object = None,
-                   content_type: str = "application/json",
-                   timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientResponse:
-        """A response whose status says success, its body unread (watches stream it)."""
+                   content_type: str = "application/json") -> Response:
+        """A response whose status says success, its body unread (watches stream it): close it when done."""
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         source = self.config.token_source
         if source is not None:
             headers["Authorization"] = f"Bearer {await source.token()}"
         try:
-            response = await self._get_session().request(
-                method, self._base + path, params=_query(params), data=data, headers=headers,
-                timeout=timeout or aiohttp.ClientTimeout(total=self.config.timeout))
-        except (TimeoutError, aiohttp.ClientError) as e:
+            response = await self._connections().request(method, path, params=_query(params), headers=headers,
+                                                           body=data, timeout=self.config.timeout)
+        except HTTPError as e:
             raise TransportError(f"{method} {path}: {e}") from e
         if response.status == 401 and source is not None:
             source.reset()
         if response.status >= 400:
-            async with response:
-                raw = await _read(response)
+            with response:
+                raw = await _read(response, path, self.config.timeout)
             raise ApiError.from_response(response.status, raw)
         return response
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+    def _connections(self) -> ConnectionPool:
+        if self._pool is None:
             headers = {"Accept": "application/json", "User-Agent": self.config.user_agent}
-            if self.config.token:
+            if self.config.token and self.config.token_source is None:
                 headers["Authorization"] = f"Bearer {self.config.token}"
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ssl=self.config.ssl_context() or True)
-            self._session = aiohttp.ClientSession(connector=connector, headers=headers)
-        return self._session
+            self._pool = ConnectionPool(self.config.server, self.config.ssl_context(), headers)
+        return self._pool
 
 
-async def _read(response: aiohttp.ClientResponse) -> bytes:
+async def _read(response: Response, path: str, timeout: float) -> bytes:
     try:
-        return await response.read()
-    except (TimeoutError, aiohttp.ClientError) as e:
-        raise TransportError(f"reading the answer to {response.method} {response.url.path}: {e}") from e
+        return await response.read(max(timeout, 0.001))
+    except HTTPError as e:
+        raise TransportError(f"reading the answer to {response.method} {path}: {e}") from e
 
 
 def _write_params(field_manager: str | None, dry_run: bool) -> dict[str, str | None]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-import aiohttp
 import orjson
 
 from timoneiro.client.errors import ApiError, TransportError
+from timoneiro.client.http import HTTPError, Response
 
 
 class WatchEvent(NamedTuple):
@@ -20,14 +20,16 @@ class Watch:
     """An async iterator of WatchEvents that ends when the server ends the stream.
 
     Use it as `async with client.watch(...) as events: async for event in events: ...` so the connection
-    is closed when the consumer stops early. Lines are split here, not by aiohttp's readline, which refuses
-    lines over 512 KiB: an object may be up to the API server's 3 MiB request limit.
+    is closed when the consumer stops early. An object may be up to the API server's 3 MiB request limit.
+    `read_timeout`: the longest wait for the next bytes (None: no limit).
     """
 
-    def __init__(self, open_stream: Callable[[], Awaitable[aiohttp.ClientResponse]]) -> None:
+    def __init__(self, open_stream: Callable[[], Awaitable[Response]], read_timeout: float | None = None) -> None:
         self._open_stream = open_stream
-        self._response: aiohttp.ClientResponse | None = None
+        self._read_timeout = read_timeout
+        self._response: Response | None = None
         self._buffer = bytearray()
+        self._start = 0  # where the unread part of the buffer begins
         self._closed = False
 
     async def __aenter__(self) -> Watch:
@@ -67,7 +69,7 @@ class Watch:
     async def _next_event(self) -> WatchEvent | None:
         try:
             line = await self._next_line()
-        except (TimeoutError, aiohttp.ClientError) as e:
+        except HTTPError as e:
             raise TransportError(f"the watch stream broke: {e}") from e
         if line is None:
             return None
@@ -81,22 +83,24 @@ class Watch:
         return WatchEvent(kind, obj)
 
     async def _next_line(self) -> bytes | None:
-        """The next non-empty line; None at the end of the stream."""
+        """The next non-empty line; None at the end of the stream. Lines read are dropped from the buffer once
+        it holds no further whole line, not one by one: a chunk may carry hundreds of events."""
         assert self._response is not None
-        scanned = 0
+        scanned = self._start
         while True:
             end = self._buffer.find(b"\n", scanned)
             if end < 0:
+                del self._buffer[:self._start]
+                self._start = 0
                 scanned = len(self._buffer)
-                chunk = await self._response.content.readany()
+                chunk = await self._response.read_chunk(self._read_timeout)
                 if not chunk:
                     if self._buffer.strip():
                         raise TransportError("the watch stream ended in the middle of an event")
                     return None
                 self._buffer += chunk
                 continue
-            line = bytes(self._buffer[:end])
-            del self._buffer[:end + 1]
-            scanned = 0
+            line = bytes(self._buffer[self._start:end])
+            self._start = scanned = end + 1
             if line.strip():
                 return line

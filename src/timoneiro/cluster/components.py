@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from timoneiro.client import ApiError, Client, ClientConfig, TransportError
 from timoneiro.client.resources import NODES
 from timoneiro.cluster.contexts import add_context
-from timoneiro.cluster.names import CONTROL_PLANE, NodeSpec
+from timoneiro.cluster.names import CONTROL_PLANE, POD_NETWORK, SIMULATED, NodeSpec
+from timoneiro.cluster.node_runtimes import NodeRuntimes
 from timoneiro.cluster.progress import Notifier
 from timoneiro.cluster.tokens import TokenError, create_token, join_command
 from timoneiro.controllers.manager import ControllerManager
@@ -26,22 +27,32 @@ class Components:
     """Each with its own identity, from the kubeconfigs of the cluster's PKI: controller-manager.conf,
     scheduler.conf, and kubelets/NODE.conf."""
 
-    def __init__(self, url: str, pki: ClusterPKI, nodes: list[NodeSpec]) -> None:
+    def __init__(self, url: str, pki: ClusterPKI, nodes: list[NodeSpec], cluster_cidr: str | None,
+                 runtimes: NodeRuntimes) -> None:
+        """`cluster_cidr`: the pod network the controller manager gives nodes their ranges from (none if
+        None: a managed cluster's nodes take pod addresses elsewhere, as EKS's from the VPC); with one, each
+        kubelet waits for its node's range. `runtimes`: the nodes' container runtimes."""
         self.url = url
-        # the manager is named for its node, so that after a crash a restart holds its own Lease at once
+        self.pki = pki
+        self.nodes = nodes
+        self.cluster_cidr = cluster_cidr
+        self.runtimes = runtimes
+        # the manager and the scheduler are named for their node, so that after a crash a restart holds its
+        # own Lease at once
         host = next((node.name for node in nodes if node.control_plane), "control-plane")
         self.control_plane = [ControllerManager(pki.config("controller-manager.conf"), identity=host,
-                                                cluster_signing=pki.ca),
-                              Scheduler(pki.config("scheduler.conf"))]
-        self.kubelets = {node.name: Kubelet(pki.node_config(node.name, url), node.name, taints=node.taints,
-                                            pod_cidr=node.pod_cidr) for node in nodes}
+                                                cluster_signing=pki.ca, cluster_cidr=cluster_cidr),
+                              Scheduler(pki.config("scheduler.conf"), identity=host)]
+        self.kubelets: dict[str, Kubelet] = {}  # made once the runtimes run
         self.admin = pki.config("admin.conf")
         self.control_plane_nodes = {node.name for node in nodes if node.control_plane}
 
     async def start(self, notify: Notifier) -> None:
-        """Start everything at once: a node gets Ready without the scheduler, the scheduler starts without
-        nodes. Report each part as it is up."""
+        """Start everything at once: a node gets Ready without the scheduler (once the controller manager's
+        node IPAM gave it its pod range, if the cluster has a pod network), the scheduler starts without
+        nodes; the nodes' runtimes start while the API server does. Report each part as it is up."""
         async def control_plane() -> None:
+            await serving
             await asyncio.gather(*(part.start() for part in self.control_plane))
             notify.send("control-plane")
 
@@ -51,8 +62,21 @@ class Components:
                 await self.mark_control_plane(name)
             notify.send("node", name)
 
-        await wait_serving(self.url)
-        await asyncio.gather(control_plane(), *(node(n, k) for n, k in self.kubelets.items()))
+        async def nodes() -> None:
+            await self.runtimes.start()
+            self.kubelets = {
+                node.name: Kubelet(self.pki.node_config(node.name, self.url), node.name, taints=node.taints,
+                                   runtime=self.runtimes.runtime(node.name), labels=self.runtimes.labels(),
+                                   wait_for_pod_cidr=self.cluster_cidr is not None)
+                for node in self.nodes}
+            await serving
+            await asyncio.gather(*(node(n, k) for n, k in self.kubelets.items()))
+
+        serving = asyncio.ensure_future(wait_serving(self.url))
+        try:
+            await asyncio.gather(control_plane(), nodes())
+        finally:
+            serving.cancel()
 
     async def mark_control_plane(self, name: str) -> None:
         """Label the node a control-plane node as kubeadm's mark-control-plane phase does, as the administrator:
@@ -63,16 +87,19 @@ class Components:
     async def stop(self) -> None:
         parts = [*self.kubelets.values(), *self.control_plane]
         await asyncio.gather(*(part.stop() for part in parts), return_exceptions=True)
+        await self.runtimes.stop()
 
 
 async def run_components(cluster: str, url: str, data_dir: str, nodes: list[NodeSpec], notify: Notifier,
-                         kubeconfig: bool = True) -> None:
+                         kubeconfig: bool = True, cluster_cidr: str | None = POD_NETWORK,
+                         runtime: str = SIMULATED) -> None:
     """Start; once every node is Ready, point kubectl at the cluster as its administrator (here, where the
     client code is loaded already, rather than in `up`) and report `ready` with the command that joins more
     nodes; unless not asked to: a managed cluster's users and nodes get their access elsewhere, so it makes
-    no bootstrap token either. Run until cancelled; stop in either case."""
+    no bootstrap token either. `runtime`: the nodes' container runtime (names.RUNTIMES). Run until
+    cancelled; stop in either case."""
     pki = ClusterPKI(data_dir)
-    components = Components(url, pki, nodes)
+    components = Components(url, pki, nodes, cluster_cidr, NodeRuntimes(runtime, cluster, data_dir, nodes))
     try:
         await components.start(notify)
         admin = pki.config("admin.conf")

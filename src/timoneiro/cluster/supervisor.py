@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 
-from timoneiro.cluster.names import NodeSpec, node_specs
+from timoneiro.cluster.names import POD_NETWORK, SIMULATED, NodeSpec, node_specs
 from timoneiro.cluster.procs import Proc, terminate
 from timoneiro.cluster.progress import Notifier
 from timoneiro.cluster.state import ClusterState, log_path
@@ -25,12 +25,16 @@ log = logging.getLogger("timoneiro.cluster")
 
 
 def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int | None,
-        kubeconfig: bool = True, apiserver_options: dict | None = None, eks_port: int | None = None) -> int:
+        kubeconfig: bool = True, apiserver_options: dict | None = None, eks_port: int | None = None,
+        cluster_cidr: str | None = POD_NETWORK, runtime: str = SIMULATED) -> int:
     """Run the cluster until signalled; the exit code is 0 unless one of its processes failed. With no nodes
     it is a control plane alone (as EKS hosts one, its nodes joining later). `kubeconfig`: point the user's
     kubectl at it once ready (not for a managed cluster, whose users run `aws eks update-kubeconfig`).
     `apiserver_options`: more keyword arguments of the API server (ServerThread's). `eks_port`: also run the
-    EKS-compatible service there, its data under DATA_DIR/eks (stopped first: it stops its own clusters)."""
+    EKS-compatible service there, its data under DATA_DIR/eks (stopped first: it stops its own clusters).
+    `cluster_cidr`: the pod network nodes get their ranges from (None: they get none). `runtime`: the nodes'
+    container runtime (names.RUNTIMES); what a containerd cluster's components process leaves if
+    it dies or is killed (containerds, their pods, the registry) is swept up here once it is gone."""
     _log_as("supervisor")
     notify = Notifier(notify_fd)
     specs = node_specs(name, nodes)
@@ -40,9 +44,11 @@ def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int |
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     url_r, url_w = os.pipe()
     # The components process is forked first, so that its imports run while this one loads the API server's.
-    components = _fork("components", _components, notify, name, specs, url_r, url_w, kubeconfig)
+    components = _fork("components", _components, notify, name, specs, url_r, url_w, kubeconfig, cluster_cidr,
+                       runtime)
     os.close(url_r)
     from timoneiro.apiserver.server import free_port, server_url
+    from timoneiro.cluster.node_runtimes import NodeRuntimes
     from timoneiro.pki.cluster import ClusterPKI
 
     url = server_url(HOST, port or free_port())
@@ -67,6 +73,8 @@ def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int |
             terminate([client], STOP_TIMEOUT)
         terminate([apiserver], STOP_TIMEOUT)
         _reap([apiserver, *clients])
+        if runtime != SIMULATED:
+            asyncio.run(NodeRuntimes(runtime, name, data_dir, specs).stop())
         ClusterState.forget(data_dir)
         log.info("cluster %s stopped", name)
     return code
@@ -124,7 +132,7 @@ def _apiserver(notify: Notifier, data_dir: str, url: str, options: dict) -> None
 
 
 def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, url_w: int,
-                kubeconfig: bool) -> None:
+                kubeconfig: bool, cluster_cidr: str | None, runtime: str) -> None:
     import uvloop
 
     from timoneiro.cluster.components import run_components
@@ -137,7 +145,8 @@ def _components(notify: Notifier, name: str, nodes: list[NodeSpec], url_r: int, 
         raise RuntimeError("the supervisor exited before it chose the API server's address")
     url, data_dir = message.split("\n", 1)
     tune_for_service()
-    uvloop.run(_until_signalled(run_components(name, url, data_dir, nodes, notify, kubeconfig)))
+    uvloop.run(_until_signalled(run_components(name, url, data_dir, nodes, notify, kubeconfig, cluster_cidr,
+                                               runtime)))
 
 
 def _eks(notify: Notifier, data_dir: str, port: int) -> None:

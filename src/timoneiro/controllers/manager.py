@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 
 from timoneiro.client import Client, ClientConfig
-from timoneiro.client.informer import InformerFactory
+from timoneiro.client.informer import InformerFactory, without_managed_fields
+from timoneiro.client.leaderelection import LeaderElector
 from timoneiro.controllers.base import Controller
 from timoneiro.controllers.bootstrapsigner import BootstrapSigner
 from timoneiro.controllers.certificates.csrapprover import CSRApprover
@@ -21,8 +22,8 @@ from timoneiro.controllers.endpoints import EndpointsController
 from timoneiro.controllers.endpointslice import EndpointSliceController, KubernetesEndpointSlice
 from timoneiro.controllers.garbagecollector import GarbageCollector
 from timoneiro.controllers.job import JobController
-from timoneiro.controllers.leader import LeaderElector
 from timoneiro.controllers.namespace import NamespaceController
+from timoneiro.controllers.nodeipam import NodeIpamController
 from timoneiro.controllers.nodelifecycle import NodeLifecycleController
 from timoneiro.controllers.podgc import PodGCController
 from timoneiro.controllers.replicaset import ReplicaSetController
@@ -53,15 +54,19 @@ class ControllerManager:
     run and exactly one acts; a manager that loses the Lease stops its controllers."""
 
     def __init__(self, config: ClientConfig | str, *, identity: str | None = None,
-                 lease_seconds: int = 15, retry_period: float = 2.0, cluster_signing: KeyPair | None = None) -> None:
+                 lease_seconds: int = 15, retry_period: float = 2.0, cluster_signing: KeyPair | None = None,
+                 cluster_cidr: str | None = None) -> None:
         """`cluster_signing`: the CA the CSR signer issues certificates with (kube-controller-manager's
-        --cluster-signing-cert-file and key-file); without it no request is signed."""
+        --cluster-signing-cert-file and key-file); without it no request is signed. `cluster_cidr`: the pod
+        network nodes get their ranges from (--cluster-cidr with --allocate-node-cidrs); without it, none."""
         self.client = Client(config)
-        self.informers = InformerFactory(self.client)
-        options: dict[type[Controller], dict] = {CSRSigner: {"ca": cluster_signing}}
+        self.informers = InformerFactory(self.client, transform=without_managed_fields)  # as kube-controller-manager
+        options: dict[type[Controller], dict] = {CSRSigner: {"ca": cluster_signing},
+                                                 NodeIpamController: {"cluster_cidr": cluster_cidr}}
         self.credentials = Credentials(self.client)  # each controller acts as its own ServiceAccount
+        chosen = CONTROLLERS + ((NodeIpamController,) if cluster_cidr else ())
         self.controllers = [cls(self.credentials.client_for(cls.service_account), self.informers,
-                                **options.get(cls, {})) for cls in CONTROLLERS]
+                                **options.get(cls, {})) for cls in chosen]
         self.elector = LeaderElector(self.client, "kube-controller-manager", identity=identity,
                                      lease_seconds=lease_seconds, renew_deadline=lease_seconds * 2 / 3,
                                      retry_period=retry_period)

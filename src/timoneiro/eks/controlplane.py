@@ -51,7 +51,10 @@ class ControlPlane:
         await asyncio.to_thread(self._start, list(extra))
 
     def _start(self, extra: list[str]) -> None:
-        daemon, events = start_daemon(self.name, self.data_dir, 0, self.port, ["--no-kubeconfig", *extra])
+        # users get their kubeconfig from update-kubeconfig; pods their addresses from the VPC (as the VPC CNI
+        # gives them), not from node ranges
+        daemon, events = start_daemon(self.name, self.data_dir, 0, self.port,
+                                      ["--no-kubeconfig", "--cluster-cidr=", *extra])
         with _lock:
             _starting[self.data_dir] = daemon
             stopped = self.data_dir in _stopped

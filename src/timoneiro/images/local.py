@@ -58,9 +58,11 @@ def build(directory: Path) -> dict[str, str]:
 
 async def publish(registry: LocalRegistry, layout: Path) -> dict[str, str]:
     """Build the local images into layout and push them to registry as timoneiro/NAME:TAG (busybox also as
-    library/busybox:TAG, which is docker.io/library/busybox for a containerd that mirrors docker.io there);
+    library/busybox:TAG and :latest, which are docker.io/library/busybox for a containerd that mirrors
+    docker.io there);
     answers their references by image ({"pause": "127.0.0.1:PORT/timoneiro/pause:3.10", ...})."""
     names = build(layout)
     references = {image: await registry.push(layout, name, f"timoneiro/{name}") for image, name in names.items()}
-    await registry.push(layout, names["busybox"], f"library/{names['busybox']}")
+    for tag in (names["busybox"].partition(":")[2], "latest"):
+        await registry.push(layout, names["busybox"], f"library/busybox:{tag}")
     return references

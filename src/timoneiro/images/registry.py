@@ -5,6 +5,7 @@ pushing OCI layouts into it with skopeo: where nodes pull the locally built imag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from timoneiro.apiserver.server import free_port
+from timoneiro.kubelet.cri.containerd import processes
 
 REGISTRY_BINARY = "docker-registry"
 
@@ -45,9 +47,20 @@ class LocalRegistry:
     def url(self) -> str:
         return f"http://{self.host}"
 
+    @property
+    def config(self) -> Path:
+        return self.data_dir / "config.yml"
+
+    def leftover_pids(self) -> list[int]:
+        """Registries serving this data dir's config: one a process that died left running."""
+        argv = [REGISTRY_BINARY.encode(), b"serve", str(self.config).encode()]
+        own = self._process.pid if self._process is not None else None
+        return [pid for pid in processes(lambda a: a[:3] == argv) if pid != own]
+
     async def start(self, timeout: float = 20.0) -> None:
+        await self.stop()  # one left running
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "config.yml"
+        config = self.config
         config.write_text(_config(self.data_dir / "storage", self.port))
         with open(self.data_dir / "registry.log", "ab") as log:
             self._process = subprocess.Popen([REGISTRY_BINARY, "serve", str(config)], stdin=subprocess.DEVNULL,
@@ -69,6 +82,10 @@ class LocalRegistry:
                 await asyncio.sleep(0.05)
 
     async def stop(self, timeout: float = 10.0) -> None:
+        """Stop the registry, and one a process that died left running on this data dir."""
+        for pid in self.leftover_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return

@@ -42,6 +42,11 @@ class Backoff:
             return 0.0
         return max(0.0, entry.delay - (now - event_time))
 
+    def remaining_since_update(self, key: str) -> float:
+        """Seconds until key may be retried, counted from its last failure (IsInBackOffSinceUpdate)."""
+        entry = self._entries.get(key)
+        return self.remaining(key, entry.last_update) if entry is not None else 0.0
+
     def forget(self, prefix: str) -> None:
         """Drop the entries of every key that starts with prefix (a pod's uid)."""
         for key in [k for k in self._entries if k.startswith(prefix)]:

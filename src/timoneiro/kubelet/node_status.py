@@ -4,7 +4,8 @@ nodeInfo, images) as upstream's node status setters do.
 Every nodeStatusUpdateFrequency the status is worked out again; it is posted (a strategic merge patch of
 nodes/status, which keeps conditions others set) when it changed or nodeStatusReportFrequency has passed,
 and otherwise the Node is read, so that changes others make (the podCIDR the node IPAM controller
-assigns, labels, taints) reach the kubelet either way.
+assigns, labels, taints) reach the kubelet either way. A condition that changes is told in an event about
+the node, as upstream's setters tell it ("Node node-1 status is now: NodeReady").
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from fractions import Fraction
 from timoneiro import KUBERNETES_VERSION
 from timoneiro.api.quantity import BINARY_SI, DECIMAL_SI, Quantity, canonical, parse
 from timoneiro.client import ApiError, Client, TransportError
+from timoneiro.client.events import NORMAL, EventRecorder
 from timoneiro.client.resources import NODES
-from timoneiro.kubelet import machine
+from timoneiro.kubelet import events, machine
 from timoneiro.kubelet.runtime.base import Image, Runtime, RuntimeStatus
 from timoneiro.kubelet.settings import KubeletSettings
 from timoneiro.kubelet.times import rfc3339
@@ -41,6 +43,13 @@ PRESSURE_CONDITIONS = (
     ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
     ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
 )
+# the event reason when a condition turns to a status
+CONDITION_EVENTS = {
+    ("MemoryPressure", "False"): "NodeHasSufficientMemory", ("MemoryPressure", "True"): "NodeHasInsufficientMemory",
+    ("DiskPressure", "False"): "NodeHasNoDiskPressure", ("DiskPressure", "True"): "NodeHasDiskPressure",
+    ("PIDPressure", "False"): "NodeHasSufficientPID", ("PIDPressure", "True"): "NodeHasInsufficientPID",
+    ("Ready", "True"): "NodeReady", ("Ready", "False"): "NodeNotReady",
+}
 
 
 def node_labels(name: str, control_plane: bool, extra: dict | None) -> dict[str, str]:
@@ -104,6 +113,13 @@ def node_images(images: list[Image]) -> list[dict]:
     return [{"names": [*i.repo_digests, *i.repo_tags], "sizeBytes": i.size} for i in ordered]
 
 
+def transitions(previous: list[dict], now: list[dict]) -> list[str]:
+    """The events of the conditions whose status changed (or that are new), in their order."""
+    before = {c.get("type"): c.get("status") for c in previous}
+    return [CONDITION_EVENTS[key] for c in now
+            if before.get(c["type"]) != c["status"] and (key := (c["type"], c["status"])) in CONDITION_EVENTS]
+
+
 def differs(current: dict, wanted: dict) -> bool:
     """Whether the node's status as the API has it differs from what the kubelet would post, heartbeats
     aside (and conditions others own, such as NetworkUnavailable)."""
@@ -123,9 +139,10 @@ def differs(current: dict, wanted: dict) -> bool:
 class NodeStatus:
     def __init__(self, client: Client, name: str, runtime: Runtime, settings: KubeletSettings, *,
                  labels: dict[str, str], taints: list[dict], capacity: dict | None, pod_cidr: str | None,
-                 addresses: list[dict], on_node: Callable[[dict], Awaitable[None]], reserved: dict | None = None,
-                 provider_id: str | None = None) -> None:
+                 addresses: list[dict], on_node: Callable[[dict], Awaitable[None]], recorder: EventRecorder,
+                 reserved: dict | None = None, provider_id: str | None = None) -> None:
         self.client = client
+        self.recorder = recorder
         self.name = name
         self.runtime = runtime
         self.settings = settings
@@ -205,6 +222,9 @@ class NodeStatus:
             node = await self.client.patch(NODES, self.name, {"status": status}, patch_type="strategic",
                                            subresource="status")
             self._posted_at = time.monotonic()
+            for reason in transitions(current.get("conditions") or [], status["conditions"]):
+                self.recorder.record(events.node_ref(self.name), NORMAL, reason,
+                                     f"Node {self.name} status is now: {reason}")
         await self.on_node(node)
         return node
 

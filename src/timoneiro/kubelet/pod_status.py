@@ -28,10 +28,10 @@ class StatusContext:
 
 
 def generate(pod: dict, runtime_pod: RuntimePod, previous: dict, reasons: dict[str, tuple[str, str]],
-             ctx: StatusContext, terminal: bool = False) -> dict:
+             ctx: StatusContext, terminal: bool = False, evicted: tuple[str, str] | None = None) -> dict:
     """The pod's status now. previous is the last status the kubelet worked out (or the API's);
     reasons are why containers wait (CrashLoopBackOff and its message); terminal: the pod is done, its
-    containers will not start again."""
+    containers will not start again; evicted: the kubelet failed the pod, for this reason and message."""
     spec = pod.get("spec") or {}
     api_status = pod.get("status") or {}
     has_init = bool(spec.get("initContainers"))
@@ -50,12 +50,14 @@ def generate(pod: dict, runtime_pod: RuntimePod, previous: dict, reasons: dict[s
         if phase not in TERMINAL and earlier in TERMINAL:
             phase = earlier  # pods never leave a terminal phase
     status["phase"] = phase
-    if phase == previous.get("phase"):
+    if evicted is not None:
+        status["phase"], status["reason"], status["message"] = "Failed", *evicted
+    elif phase == previous.get("phase"):
         for key in ("reason", "message"):
             value = previous.get(key) or api_status.get(key)
             if value:
                 status[key] = value
-    status["conditions"] = conditions(spec, runtime_pod, all_statuses, phase, foreign(api_status))
+    status["conditions"] = conditions(spec, runtime_pod, all_statuses, status["phase"], foreign(api_status))
     status["hostIP"] = ctx.host_ip
     status["hostIPs"] = [{"ip": ctx.host_ip}]
     ip = ctx.host_ip if spec.get("hostNetwork") else runtime_pod.ip

@@ -4,6 +4,8 @@ A sync reads the runtime's state of the pod and acts on it: a sandbox if there i
 container (in order; a sidecar must have started before the next one), then the regular containers, each
 restarted as the restart policy says, after the container's back-off (CrashLoopBackOff while it lasts).
 Containers whose spec changed or whose liveness or startup probe failed are stopped and started again.
+Each step is told as upstream's kubelet tells it, in Events about the container (Pulling, Pulled, Created,
+Started, Killing, BackOff, Failed) or the pod (SandboxChanged, FailedCreatePodSandBox).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from timoneiro.client.events import NORMAL, WARNING, EventRecorder
+from timoneiro.kubelet import events
 from timoneiro.kubelet.backoff import Backoff, go_duration
+from timoneiro.kubelet.container_env import ContainerEnv, linux_resources, port_mappings
 from timoneiro.kubelet.containers import (
     INIT,
     REGULAR,
@@ -24,6 +29,7 @@ from timoneiro.kubelet.containers import (
     spec_containers,
     spec_hash,
 )
+from timoneiro.kubelet.image_manager import ImageManager
 from timoneiro.kubelet.probes import ProbeManager
 from timoneiro.kubelet.runtime.base import (
     CONTAINER_NAME_LABEL,
@@ -52,6 +58,7 @@ class PodState:
     finished: bool = False  # its containers are stopped for good (done, rejected or deleted)
     reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # why a container waits
     restart: set[str] = field(default_factory=set)  # killed by a probe: restart whatever the exit code
+    evicted: tuple[str, str] | None = None  # why the kubelet failed the pod (DeadlineExceeded...): reason, message
 
 
 @dataclass
@@ -71,10 +78,14 @@ def grace_period(pod: dict) -> float:
 
 
 class PodSyncer:
-    def __init__(self, runtime: Runtime, backoff: Backoff, probes: ProbeManager) -> None:
+    def __init__(self, runtime: Runtime, backoff: Backoff, probes: ProbeManager, images: ImageManager,
+                 recorder: EventRecorder, env: ContainerEnv) -> None:
         self.runtime = runtime
+        self.env = env
         self.backoff = backoff
         self.probes = probes
+        self.images = images
+        self.recorder = recorder
 
     async def inspect(self, uid: str) -> RuntimePod:
         """The runtime's state of one pod, newest first."""
@@ -90,13 +101,17 @@ class PodSyncer:
         uid = pod["metadata"]["uid"]
         if runtime_pod.sandbox is None:
             if runtime_pod.sandboxes:  # the sandbox died: what ran in it is over
-                await self.kill(runtime_pod, 0)
+                self.recorder.record(events.pod_ref(pod), NORMAL, events.SANDBOX_CHANGED,
+                                     "Pod sandbox changed, it will be killed and re-created.")
+                await self.kill(runtime_pod, 0, pod)
                 if (pod.get("spec") or {}).get("restartPolicy") == "Never" and runtime_pod.containers:
                     return await self.inspect(uid), SyncResult(done=True)
             try:
                 await self.runtime.run_pod_sandbox(_sandbox_config(pod, len(runtime_pod.sandboxes)))
             except RuntimeFailure as e:  # the pod stays ContainerCreating; try again after a back-off
                 log.warning("creating the sandbox of pod %s failed: %s", pod_full_name(pod), e.message)
+                self.recorder.record(events.pod_ref(pod), WARNING, events.FAILED_SANDBOX,
+                                     f"Failed to create pod sandbox: {e.message}")
                 self.backoff.next(uid, time.time())
                 return runtime_pod, SyncResult(resync=self.backoff.get(uid))
             runtime_pod = await self.inspect(uid)
@@ -110,9 +125,14 @@ class PodSyncer:
         result.done = _finished(pod, runtime_pod)
         return runtime_pod, result
 
-    async def kill(self, runtime_pod: RuntimePod, grace: float) -> None:
-        """Stop every container, giving each up to grace seconds, then the sandboxes."""
-        await asyncio.gather(*(self.runtime.stop_container(c.id, grace) for c in runtime_pod.running()))
+    async def kill(self, runtime_pod: RuntimePod, grace: float, pod: dict | None = None) -> None:
+        """Stop every container, giving each up to grace seconds, then the sandboxes. With the pod, each
+        stop is told in a Killing event."""
+        running = runtime_pod.running()
+        if pod is not None:
+            for container in running:
+                self._killing(pod, container.name, f"Stopping container {container.name}")
+        await asyncio.gather(*(self.runtime.stop_container(c.id, grace) for c in running))
         for sandbox in runtime_pod.sandboxes:
             if sandbox.ready:
                 await self.runtime.stop_pod_sandbox(sandbox.id)
@@ -133,8 +153,11 @@ class PodSyncer:
             container = runtime_pod.latest(spec["name"])
             if container is None or container.state is not ContainerState.RUNNING or kind == INIT:
                 continue
-            if self.probes.failed(container.id) or container.annotations.get(HASH_ANNOTATION) != spec_hash(spec):
+            failed = self.probes.failed(container.id)
+            if failed or container.annotations.get(HASH_ANNOTATION) != spec_hash(spec):
                 state.restart.add(spec["name"])
+                why = f"failed {failed} probe" if failed else "definition changed"
+                self._killing(pod, spec["name"], f"Container {spec['name']} {why}, will be restarted")
                 stopping.append(self.runtime.stop_container(container.id, grace_period(pod)))
         await asyncio.gather(*stopping)
         return bool(stopping)
@@ -191,16 +214,28 @@ class PodSyncer:
             if wait > 0:
                 state.reasons[name] = ("CrashLoopBackOff", f"back-off {go_duration(self.backoff.get(key))} "
                                        f"restarting failed container={name} pod={pod_full_name(pod)}")
+                self.recorder.record(events.container_ref(pod, name), WARNING, events.BACK_OFF,
+                                     f"Back-off restarting failed container {name} in pod {pod_full_name(pod)}")
                 return wait
-            self.backoff.next(key, previous.finished_at or time.time())
         sandbox = runtime_pod.sandbox
         assert sandbox is not None
         attempt = previous.attempt + 1 if previous is not None else 0
+        ref = events.container_ref(pod, name)
+        try:
+            await self.images.ensure(pod, spec)
+        except RuntimeFailure as e:  # tried again after the pod worker's back-off period, as upstream's
+            state.reasons[name] = (e.reason, e.message)
+            self.recorder.record(ref, WARNING, events.FAILED, f"Error: {e.reason}")
+            return self.backoff.initial
+        if previous is not None:
+            self.backoff.next(key, previous.finished_at or time.time())
         try:
             for old in runtime_pod.attempts(name)[1:]:  # keep one dead container, for lastState
                 await self.runtime.remove_container(old.id)
-            await self.runtime.pull_image(spec.get("image", ""))
-            container_id = await self.runtime.create_container(sandbox.id, _container_config(pod, spec, kind, attempt))
+            envs = await self.env.resolve(pod, spec, sandbox.ip)
+            container_id = await self.runtime.create_container(sandbox.id,
+                                                               _container_config(pod, spec, kind, attempt, envs))
+            self.recorder.record(ref, NORMAL, events.CREATED, f"Created container: {name}")
             try:
                 await self.runtime.start_container(container_id)
             except RuntimeFailure:
@@ -208,11 +243,16 @@ class PodSyncer:
                 raise
         except RuntimeFailure as e:
             state.reasons[name] = (e.reason, e.message)
+            self.recorder.record(ref, WARNING, events.FAILED, f"Error: {e.message}")
             self.backoff.next(key, time.time())
             return self.backoff.get(key)
+        self.recorder.record(ref, NORMAL, events.STARTED, f"Started container {name}")
         state.reasons.pop(name, None)
         state.restart.discard(name)
         return None
+
+    def _killing(self, pod: dict, name: str, message: str) -> None:
+        self.recorder.record(events.container_ref(pod, name), NORMAL, events.KILLING, message)
 
 
 def _finished(pod: dict, runtime_pod: RuntimePod) -> bool:
@@ -239,14 +279,16 @@ def _sandbox_config(pod: dict, attempt: int) -> PodSandboxConfig:
               POD_UID_LABEL: meta["uid"]}
     return PodSandboxConfig(meta["name"], meta["namespace"], meta["uid"], attempt,
                             spec.get("hostname") or meta["name"], bool(spec.get("hostNetwork")), labels,
-                            dict(meta.get("annotations") or {}))
+                            dict(meta.get("annotations") or {}), port_mappings(pod))
 
 
-def _container_config(pod: dict, spec: dict, kind: str, attempt: int) -> ContainerConfig:
+def _container_config(pod: dict, spec: dict, kind: str, attempt: int, envs: list[tuple[str, str]]
+                      ) -> ContainerConfig:
     meta = pod["metadata"]
     labels = {POD_NAME_LABEL: meta["name"], POD_NAMESPACE_LABEL: meta["namespace"], POD_UID_LABEL: meta["uid"],
               CONTAINER_NAME_LABEL: spec["name"]}
     annotations = {HASH_ANNOTATION: spec_hash(spec), RESTART_COUNT_ANNOTATION: str(attempt),
                    CONTAINER_TYPE_ANNOTATION: kind}
     return ContainerConfig(spec["name"], spec.get("image", ""), attempt, list(spec.get("command") or ()),
-                           list(spec.get("args") or ()), labels, annotations)
+                           list(spec.get("args") or ()), labels, annotations, envs, spec.get("workingDir") or "",
+                           linux_resources(spec))

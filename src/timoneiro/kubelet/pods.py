@@ -5,6 +5,7 @@ pod as the API has it and the runtime's state of it, take one step. A new pod is
 Failed, never run); a running pod has its containers brought to its spec; a pod that is done or deleted
 has its containers stopped (within the grace period) and its final status written, after which the status
 manager deletes a deleted pod for good; a pod gone from the API has what the runtime held of it removed.
+A pod past its activeDeadlineSeconds is failed (DeadlineExceeded) and stopped.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import logging
 from collections.abc import Callable, Coroutine
 
 from timoneiro.client import Client
+from timoneiro.client.events import NORMAL, WARNING, EventRecorder
 from timoneiro.client.informer import Informer
 from timoneiro.client.resources import PODS
 from timoneiro.client.store import by_field
+from timoneiro.kubelet import active_deadline, events
 from timoneiro.kubelet.admission import Usage, admit
 from timoneiro.kubelet.backoff import Backoff
+from timoneiro.kubelet.container_env import ContainerEnv
 from timoneiro.kubelet.containers import RuntimePod
+from timoneiro.kubelet.image_manager import ImageManager
 from timoneiro.kubelet.pleg import PLEG
 from timoneiro.kubelet.pod_conditions import foreign
 from timoneiro.kubelet.pod_status import TERMINAL, StatusContext, generate, rejected
@@ -48,14 +53,17 @@ def worth_a_sync(old: dict, new: dict) -> bool:
 
 class PodLifecycle:
     def __init__(self, client: Client, node_name: str, runtime: Runtime, settings: KubeletSettings,
-                 node: Callable[[], dict], host_ip: str) -> None:
+                 node: Callable[[], dict], host_ip: str, recorder: EventRecorder) -> None:
         self.node = node  # the Node as last read: allocatable, labels, taints for admission
+        self.recorder = recorder
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}",
                                  indexers={UID_INDEX: by_field("metadata.uid")})
         self.status = StatusManager(client, self.api_pod, writers=settings.status_writers,
                                     retry_initial=settings.retry_initial, retry_max=settings.retry_max)
-        self.probes = ProbeManager(runtime, self.api_pod, self.changed)
-        self.syncer = PodSyncer(runtime, Backoff(settings.backoff_initial, settings.backoff_max), self.probes)
+        self.probes = ProbeManager(runtime, self.api_pod, self.changed, recorder)
+        self.images = ImageManager(runtime, recorder, Backoff(settings.backoff_initial, settings.backoff_max))
+        self.syncer = PodSyncer(runtime, Backoff(settings.backoff_initial, settings.backoff_max), self.probes,
+                                self.images, recorder, ContainerEnv(client, host_ip, node))
         self.workers = PodWorkers(self.sync, retry_initial=settings.retry_initial, retry_max=settings.retry_max)
         self.pleg = PLEG(runtime, self.changed, relist_period=settings.relist_period,
                          evented_relist_period=settings.evented_relist_period)
@@ -115,12 +123,20 @@ class PodLifecycle:
             return None
         runtime_pod = await self.syncer.inspect(uid)  # the status as things stand, while the runtime works
         self.status.set(pod, generate(pod, runtime_pod, self._previous(pod), state.reasons, self.context))
+        deadline = active_deadline.remaining(pod, self._previous(pod))
+        if deadline is not None and deadline <= 0:
+            state.evicted = (active_deadline.REASON, active_deadline.MESSAGE)
+            self.recorder.record(events.pod_ref(pod), NORMAL, active_deadline.REASON, active_deadline.MESSAGE)
+            await self._terminate(pod, state, runtime_pod)
+            return None
         runtime_pod, result = await self.syncer.sync(pod, state, runtime_pod)
         self.probes.update(pod, runtime_pod)
         if result.done:
             await self._terminate(pod, state, runtime_pod)
             return None
         self.status.set(pod, generate(pod, runtime_pod, self._previous(pod), state.reasons, self.context))
+        if deadline is not None and (result.resync is None or deadline < result.resync):
+            return deadline
         return result.resync
 
     def _admit(self, pod: dict, state: PodState) -> bool:
@@ -130,18 +146,21 @@ class PodLifecycle:
             self.usage.add(pod)
             return True
         log.info("pod %s/%s rejected: %s", pod["metadata"]["namespace"], pod["metadata"]["name"], failure[1])
+        self.recorder.record(events.pod_ref(pod), WARNING, *failure)
         self.status.set(pod, rejected(pod, *failure))
         state.finished = True
         return False
 
     async def _terminate(self, pod: dict, state: PodState, runtime_pod: RuntimePod) -> None:
-        """Stop the containers within the grace period, then write the pod's final status."""
+        """Stop the containers within the grace period, then write the pod's final status (never a terminal
+        phase while containers may still run, as upstream's status manager holds it back)."""
         uid = _uid(pod)
         self.status.set(pod, generate(pod, runtime_pod, self._previous(pod), state.reasons, self.context))
-        await self.syncer.kill(runtime_pod, grace_period(pod))
+        await self.syncer.kill(runtime_pod, grace_period(pod), pod)
         self.probes.remove_pod(uid)
         runtime_pod = await self.syncer.inspect(uid)
-        self.status.set(pod, generate(pod, runtime_pod, self._previous(pod), {}, self.context, terminal=True))
+        self.status.set(pod, generate(pod, runtime_pod, self._previous(pod), {}, self.context, terminal=True,
+                                      evicted=state.evicted))
         self._finish(state)
         self.status.finished(uid)
 
@@ -159,6 +178,7 @@ class PodLifecycle:
         if state is not None:
             self._finish(state)
         self.syncer.backoff.forget(uid)
+        self.images.backoff.forget(uid)
         self.workers.forget(uid)
 
     def _previous(self, pod: dict) -> dict:

@@ -4,6 +4,7 @@ Probes run through the runtime (the simulated one answers from pod annotations).
 does, a readiness result starts as failure, liveness as success, startup as unknown; a result flips after
 successThreshold successes or failureThreshold failures in a row; readiness and liveness wait for the
 startup probe; a failed liveness or startup probe stops its worker until the container is replaced.
+Every failed probe is told in an Unhealthy event about its container ("Liveness probe failed: ...").
 A worker is a timer, not a task, so idle probes cost nothing but their record.
 """
 
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from timoneiro.client.events import WARNING, EventRecorder
+from timoneiro.kubelet import events
 from timoneiro.kubelet.containers import INIT, RuntimePod, spec_containers
 from timoneiro.kubelet.runtime.base import ContainerState, Runtime
 
@@ -42,8 +45,9 @@ class _Worker:
 
 class ProbeManager:
     def __init__(self, runtime: Runtime, get_pod: Callable[[str], dict | None],
-                 on_change: Callable[[str], None]) -> None:
+                 on_change: Callable[[str], None], recorder: EventRecorder) -> None:
         self.runtime = runtime
+        self.recorder = recorder
         self.get_pod = get_pod
         self.on_change = on_change  # told a pod uid whose probe results changed
         self._workers: dict[tuple[str, str], _Worker] = {}  # (container id, kind)
@@ -140,15 +144,19 @@ class ProbeManager:
         if worker.kind != STARTUP and startup is not None and startup.result is not True:
             self._schedule(worker, period)  # not started yet
             return
+        output = ""
         try:
             timeout = float(worker.probe.get("timeoutSeconds") or 1)
             ok = await asyncio.wait_for(self.runtime.probe(worker.kind, worker.probe, pod, worker.container,
                                                            worker.container_id), timeout)
         except Exception as e:  # a probe that cannot run, or times out, counts as failed
             log.debug("%s probe of %s failed to run: %s", worker.kind, worker.container, e)
-            ok = False
+            ok, output = False, str(e)
         if self._workers.get((worker.container_id, worker.kind)) is not worker:
             return
+        if not ok:
+            self.recorder.record(events.container_ref(pod, worker.container), WARNING, events.UNHEALTHY,
+                                 f"{worker.kind.capitalize()} probe failed: {output}")
         self._record(worker, ok)
         if not worker.held:
             self._schedule(worker, period)

@@ -17,6 +17,8 @@ class KubeletSettings:
     backoff_initial: float = 10.0  # container restart back-off: doubles from this
     backoff_max: float = 300.0  # up to this; reset after a container ran 2 * this without failing
     status_writers: int = 4  # pod status writes in flight at once
+    event_record_qps: float = 50.0  # events written a second at most (upstream's eventRecordQPS) ...
+    event_burst: int = 100  # ... after a burst of this many (eventBurst)
     # pod status writes and node requests are retried after this long at first, doubling
     retry_initial: float = 0.2
     retry_max: float = 7.0

@@ -5,7 +5,8 @@ per pod, and writers send each pod's latest through the pods/status subresource 
 what differs from what the API server has (so many updates in a burst are one write, and an unchanged
 status is no write). Conditions others own (readiness gates, DisruptionTarget) are kept. Once a deleted
 pod's containers are stopped and its final status is written, it deletes the pod for good: grace period
-0, on the condition that the uid is still the one it ran.
+0, on the condition that the uid is still the one it ran. Others may wait until it is idle (the kubelet's
+events do: they must not hold up the writes that show pods starting).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class StatusManager:
         self._statuses: dict[str, dict] = {}  # uid -> the kubelet's latest status
         self._written: dict[str, dict] = {}  # uid -> the pod as the last write answered it
         self._finished: set[str] = set()  # containers stopped: deletable once deleted
+        self._writing = 0  # syncs under way
+        self._idle = asyncio.Event()  # set while nothing is queued or being written
+        self._idle.set()
 
     def get(self, uid: str) -> dict | None:
         return self._statuses.get(uid)
@@ -68,22 +72,30 @@ class StatusManager:
         status = stamp(status, old or {}, pod.get("status") or {})
         if status != old:
             self._statuses[uid] = status
-            self.queue.add(uid)
+            self._enqueue(uid)
 
     def reconcile(self, uid: str) -> None:
         """The pod changed in the API: if its status is no longer the kubelet's, write it again."""
         if uid in self._statuses:
-            self.queue.add(uid)
+            self._enqueue(uid)
 
     def finished(self, uid: str) -> None:
         """The pod's containers are stopped for good: once it is deleted, it can go."""
         self._finished.add(uid)
-        self.queue.add(uid)
+        self._enqueue(uid)
 
     def forget(self, uid: str) -> None:
         self._statuses.pop(uid, None)
         self._written.pop(uid, None)
         self._finished.discard(uid)
+
+    async def idle(self) -> None:
+        """Return once no status write is queued or under way."""
+        await self._idle.wait()
+
+    def _enqueue(self, uid: str) -> None:
+        self.queue.add(uid)
+        self._idle.clear()
 
     async def run(self) -> None:
         """Write statuses until cancelled."""
@@ -93,6 +105,15 @@ class StatusManager:
             self.queue.shutdown()
 
     async def _sync(self, uid: str) -> None:
+        self._writing += 1
+        try:
+            await self._sync_pod(uid)
+        finally:
+            self._writing -= 1
+            if not self._writing and not len(self.queue):
+                self._idle.set()
+
+    async def _sync_pod(self, uid: str) -> None:
         pod = self._newest(uid)
         if pod is None:
             return

@@ -31,6 +31,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import compress, count, repeat
+from operator import attrgetter, is_
+from sys import intern
 from typing import Any
 
 import orjson
@@ -49,6 +52,7 @@ MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 MEMO_LIMIT = 64  # remembered results per node; beyond this a node's memo starts over
 MISSING = object()  # not remembered yet
+_MEMO = attrgetter("memo")
 
 
 def memo_key(obj: object) -> str:
@@ -74,6 +78,8 @@ Filter = Callable[["CycleState", PodInfo, NodeInfo], "Status | None"]
 
 
 def remember(memo: dict, key: str, value: object) -> None:
+    """Keep a result on a node info. Keys are interned, so that the next cycle's lookups with an equal key find
+    it by identity, without comparing the long strings (hundreds of nodes are looked up per cycle)."""
     if len(memo) >= MEMO_LIMIT:
         memo.clear()
     memo[key] = value
@@ -95,9 +101,9 @@ def remembered_verdict(state: CycleState, pod: PodInfo, node: NodeInfo) -> Statu
 def remembered_scores(key: str, nodes: list[NodeInfo], compute: Callable[[list[NodeInfo]], list[int]]
                       ) -> list[int]:
     """Scores remembered under key on each node info, computing only those of nodes not scored before."""
-    scores = [n.memo.get(key) for n in nodes]
+    scores = list(map(dict.get, map(_MEMO, nodes), repeat(key)))  # [n.memo.get(key) for n in nodes], in C
     if None in scores:
-        missing = [i for i, s in enumerate(scores) if s is None]
+        missing = list(compress(count(), map(is_, scores, repeat(None))))  # the positions of the Nones, in C
         for i, score in zip(missing, compute([nodes[i] for i in missing]), strict=True):
             remember(nodes[i].memo, key, score)
             scores[i] = score
@@ -312,7 +318,7 @@ class Framework:
                 break
             keys.append(f"{plugin.name}={key}")
         state.memo_filters = [p.filter for p in active[:len(keys)]]
-        state.memo_filters_key = "filter\n" + "\n".join(keys)
+        state.memo_filters_key = intern("filter\n" + "\n".join(keys))  # interned: see remember()
         state.filters = [p.filter for p in active[len(keys):]]
 
     def run_filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
@@ -391,13 +397,14 @@ class Framework:
             if plugin.name in state.skip_score:
                 continue
             weight = self.weights[plugin.name]
-            key = f"{plugin.name}={plugin.score_key(state, pod)}*{weight}" if hasattr(plugin, "score_key") else None
+            key = intern(f"{plugin.name}={plugin.score_key(state, pod)}*{weight}") if hasattr(plugin, "score_key") \
+                else None
             if key is not None and not hasattr(plugin, "normalize_score"):
                 state.plain_scorers.append((plugin, weight))  # weighted raw scores add up as they are
                 plain_keys.append(key)
             else:
                 state.scorers.append((plugin, weight, key))
-        state.plain_key = "score\n" + "\n".join(plain_keys)
+        state.plain_key = intern("score\n" + "\n".join(plain_keys))
         return None
 
     def run_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:

@@ -203,6 +203,10 @@ class SchedulingQueue:
         else:
             self._to_unschedulable(qpi)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         self._closed = True
         if self._timer is not None:

@@ -12,9 +12,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
+from itertools import compress, repeat
+from operator import eq
 
 from timoneiro.client import Client, ClientConfig, Resource
-from timoneiro.client.informer import InformerFactory
+from timoneiro.client.eventsv1 import EventRecorder
+from timoneiro.client.informer import InformerFactory, without_managed_fields
+from timoneiro.client.leaderelection import LeaderElector
 from timoneiro.client.resources import (
     NAMESPACES,
     NODES,
@@ -53,7 +58,6 @@ from timoneiro.scheduler.plugins import default_plugins
 from timoneiro.scheduler.podinfo import DEFAULT_SCHEDULER, PodInfo
 from timoneiro.scheduler.podstatus import patch_pod_status
 from timoneiro.scheduler.queue import QueueClosed, QueuedPodInfo, SchedulingQueue
-from timoneiro.scheduler.recorder import EventRecorder
 from timoneiro.scheduler.snapshot import Snapshot
 from timoneiro.scheduler.status import Code, Status
 
@@ -76,11 +80,19 @@ class _NoNodes(Exception):
 
 class Scheduler:
     def __init__(self, config: ClientConfig | str, name: str = DEFAULT_SCHEDULER, *,
-                 percentage_of_nodes_to_score: int = 0, parallel_bindings: int = 256) -> None:
+                 percentage_of_nodes_to_score: int = 0, parallel_bindings: int = 256, leader_elect: bool = True,
+                 identity: str | None = None, lease_seconds: int = 15, retry_period: float = 2.0) -> None:
+        """`leader_elect` (kube-scheduler's --leader-elect, on by default): schedule only while holding the
+        kube-system/kube-scheduler Lease, as `identity` (hostname_uuid unless given), so that of several
+        schedulers one acts."""
         self.name = name
         self.client = Client(config)
+        self.elector = LeaderElector(self.client, "kube-scheduler", identity=identity, lease_seconds=lease_seconds,
+                                     renew_deadline=lease_seconds * 2 / 3, retry_period=retry_period
+                                     ) if leader_elect else None
         self.informers = InformerFactory(self.client)
-        self.pods = self.informers.informer(PODS, field_selector=NOT_TERMINAL)
+        # as kube-scheduler's pod informer: non-terminal pods, without their managedFields
+        self.pods = self.informers.informer(PODS, field_selector=NOT_TERMINAL, transform=without_managed_fields)
         self.nodes = self.informers.informer(NODES)
         listers = Listers(
             pods=self.pods.store,
@@ -93,7 +105,7 @@ class Scheduler:
         )
         self.cache = Cache()
         self.snapshot = Snapshot()
-        self.recorder = EventRecorder(self.client, name)
+        self.recorder = EventRecorder(self.client, name, f"{name}-{socket.gethostname()}")
         self.framework = Framework(default_plugins(), profile=name, snapshot=self.snapshot, listers=listers,
                                    client=self.client, recorder=self.recorder,
                                    percentage_of_nodes_to_score=percentage_of_nodes_to_score)
@@ -111,14 +123,25 @@ class Scheduler:
     # lifecycle
 
     async def start(self) -> None:
-        """Sync the informers, then start scheduling."""
+        """Sync the informers, then, once this scheduler leads (at once without leader election), start
+        scheduling."""
         self._binding_slots = asyncio.Semaphore(self.parallel_bindings)
         self.informers.start()
         await self.informers.wait_for_sync()
+        if self.elector is not None:
+            await self.elector.acquire()
         self.recorder.start()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._run(), name="scheduling loop"),
                        loop.create_task(self._flush_unschedulable(), name="unschedulable flush")]
+        if self.elector is not None:
+            self._tasks.append(loop.create_task(self.elector.keep(self._lost), name="leader election"))
+
+    def _lost(self) -> None:
+        """The Lease could not be renewed: stop scheduling at once (kube-scheduler exits), since another
+        scheduler may be leading by now."""
+        log.error("leader election lost: no more scheduling")
+        self.queue.close()
 
     async def stop(self) -> None:
         self.queue.close()
@@ -132,6 +155,8 @@ class Scheduler:
             await asyncio.wait(list(self._background), timeout=5)
         await self.recorder.stop()
         await self.informers.stop()
+        if self.elector is not None:
+            await self.elector.release()  # so that a standby need not wait for the Lease to expire
         await self.client.close()
 
     def _spawn(self, coro, name: str) -> asyncio.Task:
@@ -287,7 +312,7 @@ class Scheduler:
             raise SchedulingError(status.message)
         totals = fw.run_score(state, pod, feasible)
         best = max(totals)
-        return random.choice([n for n, total in zip(feasible, totals, strict=True) if total == best]).name
+        return random.choice(list(compress(feasible, map(eq, totals, repeat(best))))).name  # one of the best
 
     def find_nodes_that_fit(self, state: CycleState, pod: PodInfo) -> tuple[list[NodeInfo], Diagnosis]:
         fw, snapshot = self.framework, self.snapshot
@@ -315,9 +340,28 @@ class Scheduler:
             return [], diagnosis
         start = self._next_start_node_index % len(nodes)
         to_find = num_feasible_nodes_to_find(fw.percentage_of_nodes_to_score, len(nodes))
-        feasible, processed = self.filter_nodes(state, pod, diagnosis, nodes[start:] + nodes[:start], to_find)
+        if names is None and state.memo_filters and not state.filters and not fw.nominator:
+            feasible, processed = self.filter_by_verdicts(state, pod, diagnosis, start, to_find)
+        else:
+            feasible, processed = self.filter_nodes(state, pod, diagnosis, nodes[start:] + nodes[:start], to_find)
         self._next_start_node_index = (start + processed) % len(snapshot.node_list)
         return feasible, diagnosis
+
+    def filter_by_verdicts(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis, start: int,
+                           to_find: int) -> tuple[list[NodeInfo], int]:
+        """filter_nodes over the whole snapshot from `start`, when every filter's verdict is remembered: the same
+        nodes and rejections, from the verdicts the snapshot keeps by position (see verdicts.py)."""
+        statuses = diagnosis.node_to_status.statuses
+
+        def rejected(node: NodeInfo, status: Status) -> None:
+            if status.code == Code.ERROR:
+                raise SchedulingError(status.message)
+            statuses[node.name] = status
+            diagnosis.add_plugin_status(status)
+
+        verdicts = self.snapshot.verdicts(state.memo_filters_key)
+        return verdicts.first_feasible(self.snapshot.node_list, start, to_find,
+                                       lambda node: remembered_verdict(state, pod, node), rejected)
 
     def filter_nodes(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis, nodes: list[NodeInfo],
                      to_find: int) -> tuple[list[NodeInfo], int]:

@@ -40,7 +40,7 @@ class Codec:
 
 
 class Entry:
-    __slots__ = ("key", "blob", "codec", "rev", "create_rev", "labels", "fields")
+    __slots__ = ("key", "blob", "codec", "rev", "create_rev", "labels", "fields", "plain")
 
     def __init__(self, key: str, blob: bytes, codec: Codec, rev: int, create_rev: int, labels: dict,
                  fields: dict) -> None:
@@ -51,11 +51,12 @@ class Entry:
         self.create_rev = create_rev
         self.labels = labels
         self.fields = fields
+        self.plain: bytes | None = None  # data, uncompressed, while the entry is among the newest
 
     @property
     def data(self) -> bytes:
         """The object as JSON, its resourceVersion written in."""
-        return self.codec.unpack(self.blob)
+        return self.plain if self.plain is not None else self.codec.unpack(self.blob)
 
 
 class CacheEvent:
@@ -106,7 +107,7 @@ class Watcher:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.cache._watchers.discard(self)
+            self.cache._unwatch(self)
             self.ready.set()
 
     async def next_batch(self, timeout: float | None) -> list[tuple[str, Entry]] | None:
@@ -123,8 +124,10 @@ class Watcher:
 
 
 class WatchCache:
-    def __init__(self, store: Store, describe: Describe, history: int = 20000, watcher_queue: int = 10000
-                 ) -> None:
+    def __init__(self, store: Store, describe: Describe, history: int = 20000, watcher_queue: int = 10000,
+                 plain: int = 1024) -> None:
+        """`plain`: how many of the newest entries keep their data uncompressed too, so that the watches
+        each write goes out to, and the writes that read it back soon after, do not each decompress it."""
         self.store = store
         self.describe = describe
         self.rev = 0
@@ -133,9 +136,14 @@ class WatchCache:
         self._history: deque[CacheEvent] = deque(maxlen=history)
         self._floor = 0  # the oldest revision a watch can start after
         self._watchers: set[Watcher] = set()
+        # the same watchers by the resource they watch ("/group/resource/"), "" for wider prefixes: a write is
+        # offered only to the watchers of its resource
+        self._by_resource: dict[str, set[Watcher]] = {}
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._seq = 0
         self._watcher_queue = watcher_queue
+        self._newest: deque[Entry] = deque()
+        self._plain = plain
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -167,7 +175,10 @@ class WatchCache:
         for w in list(self._watchers):
             w.close()
 
-    def make_entry(self, key: str, value: bytes, rev: int, create_rev: int) -> Entry | None:
+    def make_entry(self, key: str, value: bytes, rev: int, create_rev: int, newest: bool = False
+                   ) -> Entry | None:
+        """The cache's entry for a stored value; `newest`: one just written, which keeps its data uncompressed
+        for a while."""
         try:
             obj = orjson.loads(value)
             meta = obj["metadata"]
@@ -177,7 +188,7 @@ class WatchCache:
             return None
         meta["resourceVersion"] = str(rev)
         data = orjson.dumps(obj)
-        resource = key[: key.index("/", key.index("/", 1) + 1) + 1]
+        resource = _resource_of(key)
         codec = self._codecs.get(resource)
         if codec is None:
             codec = self._codecs[resource] = Codec(data)
@@ -185,7 +196,13 @@ class WatchCache:
         # only non-empty values are kept: absent reads as "", and the key already holds name and namespace
         fields = {intern(k): intern(v) for k, v in self.describe(key, obj).items()
                   if v and not k.startswith("metadata.")}
-        return Entry(key, codec.pack(data), codec, rev, create_rev, labels, fields)
+        entry = Entry(key, codec.pack(data), codec, rev, create_rev, labels, fields)
+        if newest:
+            entry.plain = data
+            self._newest.append(entry)
+            if len(self._newest) > self._plain:
+                self._newest.popleft().plain = None
+        return entry
 
     def _put(self, entry: Entry) -> None:
         parent, _, name = entry.key.rpartition("/")
@@ -218,7 +235,7 @@ class WatchCache:
                 self._remember(CacheEvent(ev.type, entry, prev))
             return
         prev = self.get(kv.key)
-        entry = self.make_entry(kv.key, kv.value, kv.mod_revision, kv.create_revision)
+        entry = self.make_entry(kv.key, kv.value, kv.mod_revision, kv.create_revision, newest=True)
         if entry is not None:
             if ev.type == "PUT":
                 self._put(entry)
@@ -226,7 +243,9 @@ class WatchCache:
                 self._remove(kv.key)
             cev = CacheEvent(ev.type, entry, prev)
             self._remember(cev)
-            for w in list(self._watchers):
+            for w in list(self._by_resource.get(_resource_of(kv.key), ())):
+                w.offer(cev)
+            for w in list(self._by_resource.get("", ())):
                 w.offer(cev)
         self.rev = kv.mod_revision
         while self._waiters and self._waiters[0][0] <= self.rev:
@@ -294,4 +313,20 @@ class WatchCache:
                 if ev.rev > after:
                     w.offer(ev)
         self._watchers.add(w)
+        self._by_resource.setdefault(_resource_of(prefix), set()).add(w)
         return w
+
+    def _unwatch(self, w: Watcher) -> None:
+        self._watchers.discard(w)
+        watchers = self._by_resource.get(_resource_of(w.prefix))
+        if watchers is not None:
+            watchers.discard(w)
+            if not watchers:
+                del self._by_resource[_resource_of(w.prefix)]
+
+
+def _resource_of(key: str) -> str:
+    """"/group/resource/" for a key or prefix that names one, else "" (a prefix wider than a resource)."""
+    second = key.find("/", 1)
+    third = key.find("/", second + 1) if second > 0 else -1
+    return key[:third + 1] if third > 0 else ""

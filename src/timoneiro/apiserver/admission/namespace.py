@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors
-from timoneiro.apiserver.generic import Context, decode
+from timoneiro.apiserver.generic import Context
 
 if TYPE_CHECKING:
     from timoneiro.storage.cache import WatchCache
@@ -27,7 +27,7 @@ class NamespaceLifecycle:
         entry = self.cache.get(f"/core/namespaces/{ctx.namespace}")
         if entry is None:
             raise errors.namespace_not_found(ctx.namespace)
-        if b'"deletionTimestamp"' in entry.data and decode(entry)["metadata"].get("deletionTimestamp"):
+        if entry.fields.get("status.phase") == "Terminating":  # a selectable field, kept on the entry
             raise errors.namespace_terminating(kind, new["metadata"].get("name", ""), ctx.namespace)
 
 

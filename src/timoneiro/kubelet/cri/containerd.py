@@ -149,16 +149,16 @@ class Containerd:
     def shim_pids(self) -> list[int]:
         """The shims this containerd started: they name its socket as their -address."""
         socket, namespace = self.socket.encode(), NAMESPACE.encode()
-        return _processes(lambda argv: argv[0].endswith(SHIM.encode()) and _flag(argv, b"-address") == socket
+        return processes(lambda argv: argv[0].endswith(SHIM.encode()) and _flag(argv, b"-address") == socket
                           and _flag(argv, b"-namespace") == namespace)
 
     def daemon_pids(self) -> list[int]:
         """containerd processes running on this data dir's config (one left by a process that died)."""
         config = str(self.layout.config).encode()
-        return _processes(lambda argv: argv[0].endswith(b"containerd") and _flag(argv, b"--config") == config)
+        return processes(lambda argv: argv[0].endswith(b"containerd") and _flag(argv, b"--config") == config)
 
 
-def _processes(match: Callable[[list[bytes]], bool]) -> list[int]:
+def processes(match: Callable[[list[bytes]], bool]) -> list[int]:
     """The processes whose argv matches."""
     found = []
     for entry in Path("/proc").iterdir():

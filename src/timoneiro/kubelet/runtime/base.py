@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from timoneiro.kubelet.runtime.image_names import normalize_image
+
 # labels the kubelet puts on what it creates, as upstream's kuberuntime labels them
 POD_NAME_LABEL = "io.kubernetes.pod.name"
 POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -29,6 +31,26 @@ class ContainerState(StrEnum):
 
 
 @dataclass
+class PortMapping:
+    """A container port the node forwards a host port to (hostPort)."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "TCP"
+    host_ip: str = ""
+
+
+@dataclass
+class ContainerResources:
+    """Linux cgroup limits, as the CRI's LinuxContainerResources (0: not set)."""
+
+    cpu_shares: int = 0
+    cpu_quota: int = 0  # microseconds a cpu_period
+    cpu_period: int = 0
+    memory_limit: int = 0  # bytes
+
+
+@dataclass
 class PodSandboxConfig:
     name: str
     namespace: str
@@ -38,6 +60,7 @@ class PodSandboxConfig:
     host_network: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)  # the pod's annotations
+    port_mappings: list[PortMapping] = field(default_factory=list)
 
 
 @dataclass
@@ -58,6 +81,10 @@ class ContainerConfig:
     args: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # what a real container needs; the simulated runtime ignores them
+    envs: list[tuple[str, str]] = field(default_factory=list)
+    working_dir: str = ""
+    resources: ContainerResources | None = None
 
 
 @dataclass
@@ -165,10 +192,17 @@ class Runtime(ABC):
 
     @abstractmethod
     async def pull_image(self, image: str) -> str:
-        """Pull an image; answers its digested reference (the container status' imageID)."""
+        """Pull an image; answers its digested reference (the container status' imageID). A failed pull
+        raises RuntimeFailure, whose message the container shows with ErrImagePull."""
 
     @abstractmethod
     async def list_images(self) -> list[Image]: ...
+
+    async def image_status(self, image: str) -> Image | None:
+        """The image if the node has it (the CRI's ImageStatus), by any of its names; a runtime that can
+        ask for one image overrides this."""
+        wanted = {image, normalize_image(image)}
+        return next((i for i in await self.list_images() if wanted & {i.id, *i.repo_tags, *i.repo_digests}), None)
 
     # probes, and the streaming calls behind kubectl exec/logs/port-forward
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+from google.protobuf import json_format
 
 from timoneiro.kubelet.cri import api_pb2 as api
 from timoneiro.kubelet.cri import logs, netns
@@ -29,6 +30,7 @@ from timoneiro.kubelet.runtime.base import (
     POD_NAMESPACE_LABEL,
     POD_UID_LABEL,
     ContainerConfig,
+    ContainerResources,
     ContainerState,
     ContainerStatus,
     Image,
@@ -38,7 +40,7 @@ from timoneiro.kubelet.runtime.base import (
     RuntimeFailure,
     RuntimeStatus,
 )
-from timoneiro.kubelet.runtime.simulated import normalize_image
+from timoneiro.kubelet.runtime.image_names import normalize_image
 
 log = logging.getLogger("timoneiro.kubelet.runtime.cri")
 PROBE_USER_AGENT = "kube-probe/1.32"
@@ -144,6 +146,8 @@ class CriRuntime(Runtime):
             hostname="" if config.host_network else config.hostname,
             log_directory=str(self._pod_log_dir(config.namespace, config.name, config.uid)),
             labels=labels, annotations=config.annotations,
+            port_mappings=[api.PortMapping(protocol=api.Protocol.Value(p.protocol), container_port=p.container_port,
+                                           host_port=p.host_port, host_ip=p.host_ip) for p in config.port_mappings],
             linux=api.LinuxPodSandboxConfig(
                 cgroup_parent=self.cgroup_parent,
                 security_context=api.LinuxSandboxSecurityContext(namespace_options=namespaces)))
@@ -190,16 +194,28 @@ class CriRuntime(Runtime):
 
     # containers
 
+    async def _sandbox_config_of(self, sandbox_id: str) -> api.PodSandboxConfig:
+        """The config the sandbox was made with, as containerd keeps it (its verbose status): containers are
+        created with it (the hostname in their HOSTNAME, their log directory)."""
+        try:
+            response = await self.client.pod_sandbox_status(sandbox_id, verbose=True)
+        except grpc.aio.AioRpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                raise RuntimeFailure("CreateContainerError", f"sandbox {sandbox_id} is gone") from e
+            raise RuntimeFailure("CreateContainerError", rpc_error(e)) from e
+        kept = json.loads(response.info.get("info") or "{}").get("config") or {}
+        return json_format.ParseDict(kept, api.PodSandboxConfig(), ignore_unknown_fields=True)
+
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
-        sandbox = await self._sandbox_status(sandbox_id)
-        if sandbox is None:
-            raise RuntimeFailure("CreateContainerError", f"sandbox {sandbox_id} is gone")
+        sandbox_config = await self._sandbox_config_of(sandbox_id)
         request = api.ContainerConfig(
             metadata=api.ContainerMetadata(name=config.name, attempt=config.attempt),
             image=api.ImageSpec(image=config.image), command=config.command, args=config.args,
-            labels=config.labels, annotations=config.annotations, log_path=f"{config.name}/{config.attempt}.log")
+            working_dir=config.working_dir, envs=[api.KeyValue(key=k, value=v) for k, v in config.envs],
+            labels=config.labels, annotations=config.annotations, log_path=f"{config.name}/{config.attempt}.log",
+            linux=api.LinuxContainerConfig(resources=_resources(config.resources)))
         with _failing_as("CreateContainerError"):
-            return await self.client.create_container(sandbox_id, request, self._sandbox_config(sandbox.config))
+            return await self.client.create_container(sandbox_id, request, sandbox_config)
 
     async def start_container(self, container_id: str) -> None:
         with _failing_as("RunContainerError"):
@@ -252,7 +268,12 @@ class CriRuntime(Runtime):
     async def list_images(self) -> list[Image]:
         with _failing_as("RuntimeError", full=True):
             images = await self.client.list_images()
-        return [Image(i.id, list(i.repo_tags), list(i.repo_digests), i.size) for i in images]
+        return [_image(i) for i in images]
+
+    async def image_status(self, image: str) -> Image | None:
+        with _failing_as("RuntimeError", full=True):
+            found = await self.client.image_status(image)
+        return _image(found) if found is not None else None
 
     # probes, commands, logs, ports
 
@@ -308,6 +329,14 @@ class CriRuntime(Runtime):
         return await netns.connect(f"/proc/{pid}/ns/net", port)
 
 
+def _resources(resources: ContainerResources | None) -> api.LinuxContainerResources | None:
+    if resources is None:
+        return None
+    return api.LinuxContainerResources(cpu_shares=resources.cpu_shares, cpu_quota=resources.cpu_quota,
+                                       cpu_period=resources.cpu_period,
+                                       memory_limit_in_bytes=resources.memory_limit)
+
+
 def _container(status: api.ContainerStatus, sandbox_id: str) -> ContainerStatus:
     return ContainerStatus(
         status.id, sandbox_id, status.metadata.name, status.metadata.attempt, _STATES[status.state],
@@ -354,3 +383,7 @@ async def _http_probe(action: dict, host: str, port: int, timeout: float) -> boo
         except httpx.HTTPError:
             return False
     return 200 <= response.status_code < 400
+
+
+def _image(image) -> Image:
+    return Image(image.id, list(image.repo_tags), list(image.repo_digests), image.size)

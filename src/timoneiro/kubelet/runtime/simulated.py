@@ -8,8 +8,16 @@ wins over `NAME`; pod-wide ones do not apply to init containers, which otherwise
   sim.timoneiro.io/stop-seconds: "5"   on a stop, they take this long to go (killed, 137, at the grace period)
   sim.timoneiro.io/readiness: fail     the containers' readiness probes fail (likewise liveness, startup)
 
-Containers start start_latency seconds after they are asked to (0 by default); images are pulled at once;
-pod addresses come from the pod CIDR the kubelet passes on. State is a few dicts per node and one timer
+Containers start start_latency seconds after they are asked to (0 by default). Images are pulled at once,
+except those the registry does not have, whose pulls fail as containerd's do (the kubelet then shows
+ErrImagePull and ImagePullBackOff):
+
+  - any image on a registry host under `.invalid` (a name that never resolves, RFC 2606), such as
+    `registry.invalid/app:1.0`: "... dial tcp: lookup registry.invalid: no such host";
+  - the node's `missing_images` (in any spelling: `nginx:0.0` is docker.io/library/nginx:0.0):
+    "... docker.io/library/nginx:0.0: not found".
+
+Pod addresses come from the pod CIDR the kubelet passes on. State is a few dicts per node and one timer
 per container due to exit, so thousands of nodes fit in one process.
 """
 
@@ -20,7 +28,7 @@ import hashlib
 import ipaddress
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from timoneiro import __version__
@@ -34,10 +42,15 @@ from timoneiro.kubelet.runtime.base import (
     PodSandboxStatus,
     Runtime,
     RuntimeFailure,
+    RuntimeStatus,
 )
+from timoneiro.kubelet.runtime.image_names import normalize_image
 
 PREFIX = "sim.timoneiro.io/"
 KILLED = 137  # 128 + SIGKILL
+# the runtime's NetworkReady condition before it has a pod CIDR, as containerd's CRI reports it
+NETWORK_NOT_READY = ("NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: "
+                     "cni plugin not initialized")
 
 _ids = itertools.count(1)
 
@@ -64,21 +77,17 @@ def _code(text: str | None) -> int | None:
         return None
 
 
-def normalize_image(image: str) -> str:
-    """A Docker reference in full, as containerd reports it: nginx -> docker.io/library/nginx:latest."""
-    name, at, digest = image.partition("@")
-    first, slash, _ = name.partition("/")
-    if not slash or ("." not in first and ":" not in first and first != "localhost"):
-        name = f"docker.io/{name}" if slash else f"docker.io/library/{name}"
-    if not at and ":" not in name.rpartition("/")[2]:
-        name += ":latest"
-    return f"{name}@{digest}" if at else name
-
-
 def _repository(reference: str) -> str:
     """docker.io/library/nginx:1.27 -> docker.io/library/nginx."""
     name = reference.partition("@")[0]
     return name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
+
+
+def _manifest(reference: str) -> str:
+    """The registry path of a reference's manifest: registry.invalid/app:1.0 -> app/manifests/1.0."""
+    path = reference.partition("/")[2]
+    name, at, digest = path.partition("@")
+    return f"{_repository(path)}/manifests/{digest if at else name.rpartition(':')[2]}"
 
 
 def image_digest(image: str) -> str:
@@ -116,8 +125,9 @@ class _Sandbox:
 class SimulatedRuntime(Runtime):
     name = "sim"
 
-    def __init__(self, start_latency: float = 0.0) -> None:
+    def __init__(self, start_latency: float = 0.0, missing_images: Iterable[str] = ()) -> None:
         self.start_latency = start_latency
+        self.missing_images = {normalize_image(image) for image in missing_images}
         self._sandboxes: dict[str, _Sandbox] = {}
         self._by_pod: dict[str, list[str]] = {}  # pod uid -> its sandbox ids
         self._containers: dict[str, ContainerStatus] = {}
@@ -131,6 +141,12 @@ class SimulatedRuntime(Runtime):
 
     async def version(self) -> str:
         return __version__
+
+    async def status(self) -> RuntimeStatus:
+        """Its network is ready once it has a pod CIDR, as containerd's CNI is once it has its config."""
+        if self._network is None:
+            return RuntimeStatus(network_ready=False, message=NETWORK_NOT_READY)
+        return RuntimeStatus()
 
     async def update_runtime_config(self, pod_cidr: str) -> None:
         network = ipaddress.ip_network(pod_cidr, strict=False)
@@ -240,6 +256,9 @@ class SimulatedRuntime(Runtime):
 
     async def pull_image(self, image: str) -> str:
         reference = normalize_image(image)
+        failure = self._pull_failure(reference)
+        if failure:
+            raise RuntimeFailure("ErrImagePull", failure)
         known = self._images.get(reference)
         if known is None:
             digest = image_digest(image)
@@ -250,6 +269,22 @@ class SimulatedRuntime(Runtime):
 
     async def list_images(self) -> list[Image]:
         return list(self._images.values())
+
+    async def image_status(self, image: str) -> Image | None:
+        return self._images.get(normalize_image(image))
+
+    def _pull_failure(self, reference: str) -> str | None:
+        """containerd's error pulling this image (a full reference) if the registry would not give it."""
+        host = reference.partition("/")[0]
+        if host.partition(":")[0].endswith(".invalid"):
+            code, cause = "Unknown", (f'failed to do request: Head "https://{host}/v2/{_manifest(reference)}": '
+                                      f"dial tcp: lookup {host.partition(':')[0]}: no such host")
+        elif reference in self.missing_images:
+            code, cause = "NotFound", f"{reference}: not found"
+        else:
+            return None
+        return (f'rpc error: code = {code} desc = failed to pull and unpack image "{reference}": '
+                f'failed to resolve reference "{reference}": {cause}')
 
     async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str) -> bool:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}

@@ -232,7 +232,7 @@ class DefaultPreemption:
                     raise
             if recorder is not None:
                 recorder.event(victim.pod, "Normal", "Preempted", "Preempting",
-                               f"Preempted by pod {pod.uid} on node {candidate.node}")
+                               f"Preempted by pod {pod.uid} on node {candidate.node}", related=pod.pod)
 
         results = await asyncio.gather(*(evict(v) for v in candidate.victims if not v.deleting),
                                        return_exceptions=True)

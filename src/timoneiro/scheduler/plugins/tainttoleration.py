@@ -3,6 +3,7 @@ PreferNoSchedule taints count against it when scoring."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from timoneiro.scheduler.events import NODE, POD, Action, ClusterEvent, Registration, own_update
@@ -21,6 +22,7 @@ from timoneiro.scheduler.taints import (
 
 NAME = "TaintToleration"
 PRE_SCORE_KEY = "PreScore" + NAME
+_PREFER_TAINTS = attrgetter("prefer_taints")
 
 
 def untolerated_status(taint: dict) -> Status:
@@ -33,6 +35,7 @@ class TaintToleration:
     name = NAME
 
     def __init__(self, handle: Any) -> None:
+        self.handle = handle
         self._statuses: dict[tuple[str, str], Status] = {}
 
     def filter_key(self, state: CycleState, pod: PodInfo) -> str:
@@ -51,7 +54,8 @@ class TaintToleration:
         return status
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
-        if not any(n.prefer_taints for n in nodes):
+        # nodes are feasible nodes of the snapshot: none of them has such taints when no node of it has
+        if not self.handle.snapshot.with_prefer_taints or not any(map(_PREFER_TAINTS, nodes)):
             return SKIP  # every node would score the same: adding the same to all changes no choice
         state.write(PRE_SCORE_KEY, [t for t in pod.tolerations if t.get("effect") in (None, "", PREFER_NO_SCHEDULE)])
         return None

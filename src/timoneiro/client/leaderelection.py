@@ -1,5 +1,6 @@
-"""Leader election on a coordination.k8s.io Lease, as kube-controller-manager does it: several managers may
-run, the one holding the Lease acts, and another takes over once the holder stops renewing it."""
+"""Leader election on a coordination.k8s.io Lease, as client-go's leaderelection package does it for
+kube-controller-manager and kube-scheduler: several instances may run, the one holding the Lease acts, and
+another takes over once the holder stops renewing it."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from timoneiro.client import ApiError, Client
+from timoneiro.client import ApiError, Client, TransportError
 from timoneiro.client.resources import LEASES
 
-log = logging.getLogger("timoneiro.controllers.leader")
+log = logging.getLogger("timoneiro.client.leaderelection")
 
 
 def _micro_now() -> str:
@@ -59,8 +60,9 @@ class LeaderElector:
                 return
 
     async def release(self) -> None:
-        """Give the Lease up at once (on a clean stop), so that a standby need not wait for it to expire."""
-        with contextlib.suppress(ApiError):
+        """Give the Lease up at once (on a clean stop), so that a standby need not wait for it to expire; a
+        server that cannot be reached lets it expire instead."""
+        with contextlib.suppress(ApiError, TransportError):
             lease = await self.client.get(LEASES, self.name, self.namespace)
             spec = lease.get("spec") or {}
             if spec.get("holderIdentity") == self.identity:

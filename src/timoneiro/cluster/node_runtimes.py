@@ -1,0 +1,97 @@
+"""The container runtimes of a local cluster's nodes: simulated (no processes), or containerd, real
+containers: one registry on loopback per cluster serving the locally built images (pause, busybox, also
+as docker.io/library/busybox), and one containerd per node pulling from it.
+
+Each node's containerd keeps everything under DATA_DIR/nodes/NODE (its pods' logs in .../pods), has a pod
+bridge of its own (`tm` and a hash of the data dir and node: at most 15 characters, unique per node) and
+puts its pods' cgroups under /timoneiro/CLUSTER-HASH/NODE. Nodes say which runtime they run in the label
+RUNTIME_LABEL. stop(), or sweep() after a components process that died, leaves no process, pod, bridge,
+mount or cgroup behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+from timoneiro.cluster.names import RUNTIME_LABEL, RUNTIMES, SIMULATED, NodeSpec
+from timoneiro.images import local
+from timoneiro.images.registry import LocalRegistry
+from timoneiro.kubelet.cri.containerd import Containerd
+from timoneiro.kubelet.runtime.base import Runtime
+from timoneiro.kubelet.runtime.cri import CriRuntime
+from timoneiro.kubelet.runtime.simulated import SimulatedRuntime
+
+log = logging.getLogger("timoneiro.cluster.node_runtimes")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class NodeRuntimes:
+    """The runtimes of one cluster's nodes, made by start() and ended by stop()."""
+
+    def __init__(self, kind: str, cluster: str, data_dir: str | Path, nodes: list[NodeSpec]) -> None:
+        if kind not in RUNTIMES:
+            raise ValueError(f"unknown container runtime {kind!r}: one of {', '.join(RUNTIMES)}")
+        self.kind = kind
+        self.cluster = cluster
+        self.data_dir = Path(data_dir).absolute()
+        self.nodes = [node.name for node in nodes]
+        self.registry = LocalRegistry(self.data_dir / "registry")
+        self._containerds: dict[str, Containerd] = {}
+        self._clients: list[CriRuntime] = []  # the runtimes handed out, closed on stop
+
+    def node_dir(self, node: str) -> Path:
+        return self.data_dir / "nodes" / node
+
+    def containerd(self, node: str, sandbox_image: str = "") -> Containerd:
+        """The node's containerd (sandbox_image matters only to start one)."""
+        registry = self.registry
+        cgroup = f"/timoneiro/{self.cluster}-{_digest(str(self.data_dir))[:8]}/{node}"
+        return Containerd(self.node_dir(node), sandbox_image=sandbox_image,
+                          bridge="tm" + _digest(f"{self.data_dir}\0{node}")[:10], cgroup_parent=cgroup,
+                          registries={registry.host: registry.url, "docker.io": registry.url})
+
+    async def start(self) -> None:
+        """For containerd: the registry with the images published, then every node's containerd at once."""
+        if self.kind == SIMULATED:
+            return
+        try:
+            await self.registry.start()
+            images = await local.publish(self.registry, self.data_dir / "images")
+            self._containerds = {node: self.containerd(node, images["pause"]) for node in self.nodes}
+            await asyncio.gather(*(c.start() for c in self._containerds.values()))
+        except BaseException:
+            await self.stop()
+            raise
+
+    def runtime(self, node: str) -> Runtime:
+        if self.kind == SIMULATED:
+            return SimulatedRuntime()
+        runtime = self._containerds[node].runtime(self.node_dir(node) / "pods")
+        self._clients.append(runtime)
+        return runtime
+
+    def labels(self) -> dict[str, str]:
+        return {RUNTIME_LABEL: self.kind}
+
+    async def stop(self) -> None:
+        """Stop every node's containerd (its pods removed) and the registry; also those a components
+        process that died left running, found by their data dirs (so a new NodeRuntimes sweeps up after
+        one that was never stopped)."""
+        if self.kind == SIMULATED:
+            return
+        clients, self._clients = self._clients, []
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        containerds = self._containerds or {node: self.containerd(node) for node in self.nodes}
+        results = await asyncio.gather(*(c.stop() for c in containerds.values()), return_exceptions=True)
+        for node, result in zip(containerds, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("stopping the containerd of node %s failed: %s", node, result)
+        self._containerds = {}
+        await self.registry.stop()
+
