@@ -29,6 +29,7 @@ from timoneiro.client.resources import CONFIGMAPS, NODES
 from timoneiro.controllers.certificates import CSRS, approval, has_true_condition
 from timoneiro.files import write_private
 from timoneiro.kubelet import Kubelet
+from timoneiro.kubelet.node_status import is_ready
 from timoneiro.pki import bootstrap_token as bt
 from timoneiro.pki import certs
 from timoneiro.pki import csr as csrs
@@ -203,11 +204,10 @@ async def _refuse_ready_node(client: Client, node_name: str) -> None:
         if e.code == 404:
             return
         raise KubeletStartError(f'cannot get Node "{node_name}": {e}') from None
-    for condition in (node.get("status") or {}).get("conditions") or ():
-        if condition.get("type") == "Ready" and condition.get("status") == "True":
-            raise KubeletStartError(f'a Node with name "{node_name}" and status "Ready" already exists in '
-                                    "the cluster. You must delete the existing Node or change the name of "
-                                    "this new joining Node")
+    if is_ready(node):
+        raise KubeletStartError(f'a Node with name "{node_name}" and status "Ready" already exists in '
+                                "the cluster. You must delete the existing Node or change the name of "
+                                "this new joining Node")
 
 
 async def _request_certificate(client: Client, node_name: str) -> KeyPair:

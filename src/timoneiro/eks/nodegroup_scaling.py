@@ -22,6 +22,7 @@ from timoneiro.eks import asg, drain, ec2, instances
 from timoneiro.eks import nodegroup_config as config
 from timoneiro.eks.nodeagent import AgentProcess, NodeSpec
 from timoneiro.eks.service import Eks
+from timoneiro.kubelet.node_status import is_ready
 from timoneiro.pki.cluster import node_user
 
 JOIN_TIMEOUT = 300.0  # for a launched instance's node to be Ready, before it is a NodeCreationFailure
@@ -67,11 +68,6 @@ def kube_taints(taints: list[dict]) -> list[dict]:
     """EKS's taints (effect NO_SCHEDULE...) as Kubernetes has them (NoSchedule...)."""
     return [{"key": t["key"], **({"value": t["value"]} if t.get("value") else {}),
              "effect": config.TAINT_EFFECTS[t["effect"]]} for t in taints]
-
-
-def is_ready(node: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or ())
 
 
 async def converge(eks: Eks, cluster: str, name: str) -> None:

@@ -12,7 +12,7 @@ from timoneiro.client.events import NORMAL, EventRecorder
 from timoneiro.client.resources import NODES
 from timoneiro.kubelet import addresses, events, shared
 from timoneiro.kubelet.lease import NodeLease
-from timoneiro.kubelet.node_status import NodeStatus, node_labels
+from timoneiro.kubelet.node_status import NodeStatus, is_ready, node_labels
 from timoneiro.kubelet.pods import PodLifecycle
 from timoneiro.kubelet.retry import until_done
 from timoneiro.kubelet.runtime.base import Runtime
@@ -100,7 +100,7 @@ class Kubelet:
         loop = asyncio.get_running_loop()
         running.tasks = [loop.create_task(work, name=f"kubelet {self.node_name}")
                          for work in (node_status.run(), lease.run(), *pods.loops())]
-        if not _ready(posted):
+        if not is_ready(posted):
             await self._fast_status_update(running)
 
     async def _fast_status_update(self, running: _Running) -> None:
@@ -113,7 +113,7 @@ class Kubelet:
             try:
                 node = await running.client.get(NODES, self.node_name)
                 await self._on_node(node)
-                if _ready(await running.node_status.update(node)):
+                if is_ready(await running.node_status.update(node)):
                     return
             except (ApiError, TransportError) as e:
                 log.warning("reading node %s for its pod range failed: %s", self.node_name, e)
@@ -140,7 +140,3 @@ class Kubelet:
             self._pod_cidr_applied = cidr
             await self.runtime.update_runtime_config(cidr)
 
-
-def _ready(node: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or ())

@@ -107,6 +107,12 @@ def conditions(previous: list[dict], runtime: RuntimeStatus, now: str) -> list[d
     return out
 
 
+def is_ready(node: dict) -> bool:
+    """Whether the Node's Ready condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or ())
+
+
 def node_images(images: list[Image]) -> list[dict]:
     """The largest images first, at most MAX_IMAGES, each by its digests and tags."""
     ordered = sorted(images, key=lambda i: i.size, reverse=True)[:MAX_IMAGES]
