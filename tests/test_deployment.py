@@ -9,9 +9,14 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from controller_testing import Api, eventually, http_client
 from pod_progress import run_pod
-from timoneiro.client import ClientConfig
+from timoneiro.apiserver.server import ServerThread
+from timoneiro.client import Client, ClientConfig
+from timoneiro.client.informer import InformerFactory
+from timoneiro.controllers.deployment import DeploymentController
 from timoneiro.controllers.pods import is_ready
 from timoneiro.controllers.template_hash import compute_hash, safe_encode
 
@@ -175,6 +180,54 @@ def test_rolling_update_respects_surge_and_unavailability(api, kubectl, server):
     assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2"
     history = kubectl("rollout", "history", "deployment/web")
     assert "REVISION" in history and "1 " in history and "2 " in history
+
+
+def _owned_set(d: dict, template: dict, replicas: int, available: int, revision: int) -> dict:
+    pod_hash = compute_hash(template)
+    template = json.loads(json.dumps(template))
+    template["metadata"]["labels"]["pod-template-hash"] = pod_hash
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{d['metadata']['name']}-{pod_hash}", "labels": template["metadata"]["labels"],
+                         "annotations": {"deployment.kubernetes.io/revision": str(revision),
+                                         "deployment.kubernetes.io/desired-replicas": "4",
+                                         "deployment.kubernetes.io/max-replicas": "5"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "controller": True,
+                                              "name": d["metadata"]["name"], "uid": d["metadata"]["uid"]}]},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": template["metadata"]["labels"]},
+                     "template": template},
+            "status": {"replicas": available, "readyReplicas": available, "availableReplicas": available}}
+
+
+async def test_a_stale_status_never_scales_an_old_set_back_up(tmp_path):
+    """An old set just scaled down from 3 to 2 whose status still counts 3 available pods: cleaning up
+    its unhealthy pods must not size it back to 3 (which, beside a new set of 3, passes maxSurge), as
+    upstream's controller refuses that step."""
+    srv = ServerThread(str(tmp_path / "data"), controllers=False).start()
+    api = Api(srv.admin)
+    try:
+        body = deployment("web", 4, strategy={"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}})
+        old_template = body["spec"]["template"]
+        body["spec"]["template"] = json.loads(json.dumps(old_template))
+        body["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+        d = api.post(DEPLOY, body)
+        for rs in (_owned_set(d, old_template, 2, 3, 1), _owned_set(d, body["spec"]["template"], 3, 3, 2)):
+            made = api.post(RS, rs)
+            api.put(f"{RS}/{made['metadata']['name']}/status", {**made, "status": rs["status"]})
+        async with Client(srv.admin) as client:
+            informers = InformerFactory(client)
+            controller = DeploymentController(client, informers)
+            informers.start()
+            try:
+                assert await informers.wait_for_sync(10)
+                with pytest.raises(RuntimeError, match=r"got invalid request to scale down default/web-\w+ 2 -> 3"):
+                    await controller.sync("default/web")
+            finally:
+                await informers.stop()
+        assert [rs["spec"]["replicas"] for rs in sets_of(api, "web")] == [2, 3]
+    finally:
+        api.close()
+        srv.stop()
 
 
 def test_undo_scale_pause_resume(api, kubectl, server):

@@ -401,6 +401,10 @@ class DeploymentController(Controller):
             if du.replicas(rs) == 0 or unhealthy == 0:
                 continue
             count = min(most - dropped, unhealthy)
+            if count < 0:  # a status not yet caught up with a scale-down counts more pods than asked for
+                meta = rs["metadata"]
+                raise RuntimeError(f"when cleaning up unhealthy replicas, got invalid request to scale down "
+                                   f"{meta['namespace']}/{meta['name']} {du.replicas(rs)} -> {du.replicas(rs) - count}")
             _, old_rss[i] = await self._scale_to(rs, du.replicas(rs) - count, d)
             dropped += count
         return old_rss, dropped
