@@ -124,6 +124,38 @@ def test_secrets_are_stored_encrypted(cluster, tmp_path, kind, size):
     assert password(kubectl, "db") == PASSWORD
 
 
+def sqlite3_shell(data_dir: str, sql: str) -> str:
+    """What the sqlite3 command-line shell prints for a query on the server's database file."""
+    return subprocess.run(["sqlite3", "-readonly", os.path.join(data_dir, "state.db"), sql], capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+
+
+def test_the_sqlite3_shell_finds_no_secret_in_the_file(cluster):
+    kubectl = cluster.start(None)  # the default configuration
+    create_secret(kubectl, "db")
+    kubectl("patch", "secret", "db", "-p", '{"stringData":{"other":"x"}}')
+    kubectl("create", "configmap", "settings", f"--from-literal=password={PASSWORD}")  # not encrypted: found
+    needles = [PASSWORD.encode().hex().upper(), base64.b64encode(PASSWORD.encode()).hex().upper()]
+
+    def revisions(prefix: str) -> list[str]:
+        return sqlite3_shell(cluster.data, f"SELECT hex(value) FROM kv WHERE name LIKE '{prefix}%'").split()
+
+    secrets, configmaps = revisions("/core/secrets/default/db"), revisions("/core/configmaps/default/settings")
+    assert len(secrets) == 2 and configmaps
+    assert all(bytes.fromhex(v).startswith(b"k8s:enc:secretbox:v1:key1:") for v in secrets)
+    assert not any(needle in value for needle in needles for value in secrets)
+    assert needles[0] in configmaps[0]
+    dump = sqlite3_shell(cluster.data, ".dump").upper()  # blobs as X'...'
+    assert needles[0] in dump and dump.count(needles[0]) == len(configmaps)  # the configmap's revisions only
+    assert needles[1] not in dump
+    cluster.stop()
+    for name in os.listdir(cluster.data):  # the database and its write-ahead log, byte by byte
+        if name.startswith("state.db"):
+            raw = Path(cluster.data, name).read_bytes()
+            assert base64.b64encode(PASSWORD.encode()) not in raw, name
+            assert raw.count(PASSWORD.encode()) == raw.count(b'"password":"' + PASSWORD.encode()), name
+
+
 def test_configured_resources_by_group_wildcard(cluster, tmp_path):
     config = write_config(tmp_path / "enc.json", provider("aesgcm", ("key1", key())), IDENTITY,
                           resources=("configmaps", "*.apps"))

@@ -4,6 +4,7 @@ its end, whatever happened."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
 
 from timoneiro.cluster.contexts import remove_context
 from timoneiro.cluster.names import node_specs
 from timoneiro.cluster.procs import Proc
 from timoneiro.cluster.progress import Notifier, read_events
+from timoneiro.pki import certs
 
 SEED = str(Path(__file__).parent / "manifests" / "seed000.yaml")
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
@@ -123,6 +126,15 @@ def test_up_status_down(user: User) -> None:
     assert config["current-context"] == "timoneiro-demo"
     url = next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == "timoneiro-demo")
     assert url.startswith("https://127.0.0.1:")
+    # as admin.conf: the cluster CA, and the administrator's client certificate and key
+    context = next(c["context"] for c in config["contexts"] if c["name"] == "timoneiro-demo")
+    credentials = next(u["user"] for u in config["users"] if u["name"] == context["user"])
+    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+    admin = x509.load_pem_x509_certificate(base64.b64decode(credentials["client-certificate-data"]))
+    assert (certs.common_name(admin), certs.organizations(admin), "client-key-data" in credentials) == (
+        "kubernetes-admin", ["kubeadm:cluster-admins"], True)
+    admin.verify_directly_issued_by(x509.load_pem_x509_certificate(
+        base64.b64decode(cluster["certificate-authority-data"])))
     assert f"Kubernetes control plane is running at {url}" in user.kubectl("cluster-info", "--context",
                                                                            "timoneiro-demo")
 

@@ -62,6 +62,9 @@ class TokenRequests:
             spec["expirationSeconds"] = DEFAULT_EXPIRATION
         meta.update(name=name, namespace=namespace, creationTimestamp=now())
         request["status"] = {}
+        generic = self.server.generic
+        for hook in generic.mutators:  # admitted as a create of serviceaccounts/token, as upstream admits it
+            hook(ctx, accounts, request, None)
         expiration = spec["expirationSeconds"]
         if not isinstance(expiration, int) or isinstance(expiration, bool):
             raise errors.bad_request(f"TokenRequest in version \"v1\" cannot be handled as a TokenRequest: "
@@ -75,6 +78,8 @@ class TokenRequests:
                                 "may not specify a duration larger than 2^32 seconds"))
         if errs:
             raise _invalid("", errs)
+        for hook in generic.validators:
+            hook(ctx, accounts, request, None)
         bound = await self._bound(spec.get("boundObjectRef"), namespace, name)
         warn_after = 0
         if bound.get("pod") is not None and expiration == WARN_ONLY_EXPIRATION and \

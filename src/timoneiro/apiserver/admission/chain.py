@@ -16,6 +16,7 @@ from timoneiro.apiserver.admission.priority import Priority
 from timoneiro.apiserver.admission.resourcequota import ResourceQuotaAdmission
 from timoneiro.apiserver.admission.serviceaccount import ServiceAccountAdmission
 from timoneiro.apiserver.admission.storageclass import DefaultStorageClass
+from timoneiro.apiserver.admission.validatingpolicy import ValidatingAdmissionPolicy
 
 if TYPE_CHECKING:
     from timoneiro.apiserver.app import APIServer
@@ -31,7 +32,7 @@ def install(api: APIServer) -> None:
     generic.validators.append(limit_ranger.validate)
     ServiceAccountAdmission(api.cache).install(generic)
     kinds = api.registry.get
-    node_restriction = NodeRestriction(api.cache, kinds("", "v1", "nodes"))
+    node_restriction = NodeRestriction(api.cache, kinds("", "v1", "nodes"), kinds("", "v1", "pods"))
     generic.mutators.append(node_restriction)
     generic.delete_validators.append(node_restriction.delete)
     priority = Priority(api.cache, kinds("scheduling.k8s.io", "v1", "priorityclasses"))
@@ -41,4 +42,5 @@ def install(api: APIServer) -> None:
     generic.mutators.append(DefaultStorageClass(api.cache))
     certificates.install(api)  # CertificateApproval, CertificateSigning, CertificateSubjectRestriction
     generic.mutators += [api.service_addresses, api.crds.mutate]
+    ValidatingAdmissionPolicy(api).install()  # after the other validating plugins, as upstream orders it
     generic.async_validators.append(ResourceQuotaAdmission(api))  # last

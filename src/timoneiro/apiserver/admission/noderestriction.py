@@ -4,8 +4,8 @@ changing its taints), mirror pods bound to it, the status of pods bound to it, d
 bound to it, its Lease in kube-node-lease, its CSINode, and PersistentVolumeClaim status. Other users pass.
 
 An eviction is admitted as a delete of the pod with ctx.subresource "eviction" (the eviction subresource
-asks the delete validators before it spends a disruption budget). TokenRequests for service accounts are
-not checked here: the server has no serviceaccounts/token subresource that runs the admission chain."""
+asks the delete validators before it spends a disruption budget). A TokenRequest is admitted as a create
+of serviceaccounts with ctx.subresource "token": a node gets tokens only bound to a pod scheduled on it."""
 
 from __future__ import annotations
 
@@ -71,9 +71,10 @@ def forbidden_labels(new: dict[str, str], old: dict[str, str]) -> list[str]:
 class NodeRestriction:
     """Mutating admission of creates and updates (`__call__`), and of deletes and evictions (`delete`)."""
 
-    def __init__(self, cache: WatchCache, nodes: Kind) -> None:
+    def __init__(self, cache: WatchCache, nodes: Kind, pods: Kind) -> None:
         self.cache = cache
         self.nodes = nodes
+        self.pods = pods
 
     def __call__(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
         self._admit(ctx, kind, "CREATE" if old is None else "UPDATE", new["metadata"].get("name", ""), new, old)
@@ -119,7 +120,26 @@ class NodeRestriction:
             return None if name == node else "can only access node lease with the same name as the requesting node"
         if resource == ("storage.k8s.io", "csinodes"):
             return None if name == node else "can only access CSINode with the same name as the requesting node"
+        if resource == ("", "serviceaccounts") and sub == "token" and op == "CREATE":
+            return self._token_request(ctx, node, new)
         return None
+
+    def _token_request(self, ctx: Context, node: str, request: dict) -> str | None:
+        """A kubelet asks for the tokens of its pods' projected volumes: each must be bound to a pod, the very
+        pod (by uid) that is scheduled on this node."""
+        ref = (request.get("spec") or {}).get("boundObjectRef") or {}
+        if (ref.get("apiVersion"), ref.get("kind")) != ("v1", "Pod") or not ref.get("name"):
+            return "node requested token not bound to a pod"
+        if not ref.get("uid"):
+            return "node requested token with a pod binding without a uid"
+        entry = self.cache.get(self.pods.key(ctx.namespace, ref["name"]))
+        if entry is None:
+            raise errors.not_found(self.pods, ref["name"])
+        pod = decode(entry)
+        if ref["uid"] != pod["metadata"].get("uid"):
+            return (f"the UID in the bound object reference ({ref['uid']}) does not match the UID in record. "
+                    "The object might have been deleted and then recreated")
+        return None if _bound_to(pod, node) else "node requested token bound to a pod scheduled on a different node"
 
     def _pod_status(self, op: str, node: str, new: dict | None, old: dict | None) -> str | None:
         if op != "UPDATE":

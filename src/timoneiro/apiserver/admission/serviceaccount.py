@@ -72,9 +72,13 @@ class ServiceAccountAdmission:
         # the deprecated `serviceAccount` is an alias that v1 clients are given back (upstream's conversion)
         spec["serviceAccountName"] = spec.get("serviceAccountName") or spec.get("serviceAccount") or DEFAULT_ACCOUNT
         spec["serviceAccount"] = spec["serviceAccountName"]
-        account = self._account(ctx.namespace or "", spec["serviceAccountName"])
+        namespace, name = ctx.namespace or "", spec["serviceAccountName"]
+        account = self._account(namespace, name)
         if account is not None:
             mutate(new, account)
+        elif name != DEFAULT_ACCOUNT and self.cache.rev >= self.cache.store.revision:
+            # surely missing: refused now, as upstream refuses it while mutating (the rest is left to validate)
+            raise _missing(kind, new, namespace, name)
 
     async def validate(self, ctx: Context, kind: Kind, new: dict, old: dict | None) -> None:
         if not _pod_create(ctx, kind, old) or MIRROR_ANNOTATION in (new["metadata"].get("annotations") or {}):
@@ -82,8 +86,7 @@ class ServiceAccountAdmission:
         namespace, name = ctx.namespace or "", new["spec"]["serviceAccountName"]
         account = await self._wait_for(namespace, name)
         if account is None:
-            raise errors.forbidden(kind, new["metadata"].get("name", ""), f"error looking up service account "
-                                   f'{namespace}/{name}: serviceaccount "{name}" not found')
+            raise _missing(kind, new, namespace, name)
         mutate(new, account)
         if (account["metadata"].get("annotations") or {}).get(ENFORCE_MOUNTABLE_SECRETS) in TRUE:
             refused = unmountable_secret(account, new["spec"])
@@ -115,6 +118,11 @@ class ServiceAccountAdmission:
         for volume in spec.get("volumes") or ():
             if any("serviceAccountToken" in s for s in (volume.get("projected") or {}).get("sources") or ()):
                 raise errors.forbidden(kind, name, "a mirror pod may not use ServiceAccountToken volume projections")
+
+
+def _missing(kind: Kind, pod: dict, namespace: str, name: str) -> errors.APIError:
+    return errors.forbidden(kind, pod["metadata"].get("name", ""), f"error looking up service account "
+                            f'{namespace}/{name}: serviceaccount "{name}" not found')
 
 
 def should_automount(account: dict, spec: dict) -> bool:
