@@ -1,15 +1,16 @@
 """What kube-apiserver does to a custom object with its CRD version's structural schema.
 
 In upstream's order: decoding prunes unknown fields, drops disallowed nulls and coerces embedded
-ObjectMeta, then applies defaults; validation then checks the schema, embedded resources and
-list-type uniqueness. ObjectMeta at the root is the caller's to validate.
+ObjectMeta, then applies defaults; validation then checks the schema, embedded resources, list-type
+uniqueness and, unless those errors block them, the x-kubernetes-validations rules. ObjectMeta at the
+root is the caller's to validate.
 """
 
 from __future__ import annotations
 
 import copy
 
-from timoneiro.api.crd_schema import defaults, embedded, listtypes, prune
+from timoneiro.api.crd_schema import defaults, embedded, listtypes, prune, rules
 from timoneiro.api.crd_schema.validate import MISSING, validate
 from timoneiro.api.field import FieldError
 
@@ -34,4 +35,7 @@ def prune_default_validate(obj: dict, schema: dict, old: dict | None = None
     errors = validate(out, schema, MISSING if old is None else old)
     errors += embedded.validate(out, schema)
     errors += listtypes.validate(out, schema)
+    if rules.has_rules(schema):
+        blocked = any(e.type in rules.BLOCKING for e in errors)
+        errors += [rules.NOT_CHECKED] if blocked else rules.validate(out, schema, MISSING if old is None else old)
     return out, errors, unknown

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from timoneiro.api.defaults import (
+    admissionregistration,
     apiextensions,
     apps,
     autoscaling,
@@ -25,6 +26,7 @@ from timoneiro.api.defaults import (
 
 _BY_GROUP: dict[str, dict[str, Callable[[dict], None]]] = {
     "": core.DEFAULTERS,
+    "admissionregistration.k8s.io": admissionregistration.DEFAULTERS,
     "apiextensions.k8s.io": apiextensions.DEFAULTERS,
     "apps": apps.DEFAULTERS,
     "autoscaling": autoscaling.DEFAULTERS,
