@@ -10,16 +10,19 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 
 # real pods: containerd with runc and the CNI plugins, a registry on loopback and skopeo to push to it,
-# busybox-static and gcc for the images built on the machine (nothing is pulled from the internet)
-cri_packages="containerd runc containernetworking-plugins iptables iproute2 docker-registry skopeo busybox-static gcc libc6-dev"
+# busybox-static, nginx and gcc for the images built on the machine (nothing is pulled from the internet),
+# apache2-utils' htpasswd for the tests' registry with credentials
+cri_packages="containerd runc containernetworking-plugins iptables iproute2 docker-registry skopeo busybox-static gcc libc6-dev nginx apache2-utils"
 missing=$(for p in $cri_packages; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then
   apt-get update -qq
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
-    systemctl disable --now docker-registry  # the package's own, on *:5000; timoneiro runs its own on loopback
-  fi
+  for service in docker-registry nginx; do  # the packages' own (*:5000, *:80): timoneiro runs its own
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+      systemctl disable --now "$service"
+    fi
+  done
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -E "^(WARNING: Running pip|ERROR: pip's dependency resolver|.* requires .*, but you have)" || true

@@ -192,7 +192,7 @@ async def test_probes_exec_http_and_tcp_from_the_host(cri_node: CriNode, runtime
            "status": {"podIP": pod_status.ip}}
 
     async def probe(spec: dict, on: dict = pod) -> bool:
-        return await runtime.probe("readiness", {"timeoutSeconds": 2, **spec}, on, "web", web)
+        return (await runtime.probe("readiness", {"timeoutSeconds": 2, **spec}, on, "web", web))[0]
 
     for _ in range(100):
         if await probe({"tcpSocket": {"port": 8080}}):

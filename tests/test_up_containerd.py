@@ -8,6 +8,7 @@ One cluster for the file (its data dir short: containerd's sockets must fit in a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("container
                                 reason="containerd needs root and scripts/setup.sh's packages")
 
 WORKERS = ("timoneiro-worker", "timoneiro-worker2")
+U = TypeVar("U", bound="ContainerdUser")
 BUSYBOX = "busybox:1.35.0"  # docker.io/library/busybox, served by the cluster's own registry
 SERVER = {  # answers "hi" to every connection on 8080
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hi"},
@@ -51,8 +54,10 @@ def _job(name: str, script: str, node: str | None = None, env: list[dict] | None
 
 
 class ContainerdUser(User):
+    node_count = 3
+
     def up(self) -> None:
-        self.timoneiro("up", "--runtime", "containerd", "--nodes", "3")
+        self.timoneiro("up", "--runtime", "containerd", "--nodes", str(self.node_count))
 
     def apply(self, *objects: dict) -> None:
         proc = subprocess.run([shutil.which("kubectl"), "apply", "-f", "-"], input=json.dumps(
@@ -87,10 +92,12 @@ def _netns() -> set[str]:
     return set(os.listdir("/var/run/netns")) if os.path.isdir("/var/run/netns") else set()
 
 
-@pytest.fixture(scope="module")
-def user() -> Iterator[ContainerdUser]:
-    tmp = Path(tempfile.mkdtemp(prefix="tm-upc-", dir="/tmp"))
-    u = ContainerdUser(tmp)
+@contextlib.contextmanager
+def running(kind: type[U], prefix: str) -> Iterator[U]:
+    """A cluster up for a test module (its data dir short: containerd's sockets must fit in a unix socket
+    path), and nothing of it left after."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    u = kind(tmp)
     try:
         u.up()
         yield u
@@ -99,8 +106,14 @@ def user() -> Iterator[ContainerdUser]:
         for pid in u.running_pids():
             os.kill(pid, signal.SIGKILL)
         # what a down that failed left: found by the data dir, as the supervisor sweeps
-        asyncio.run(NodeRuntimes("containerd", "timoneiro", u.data, node_specs("timoneiro", 3)).stop())
+        asyncio.run(NodeRuntimes("containerd", "timoneiro", u.data, node_specs("timoneiro", u.node_count)).stop())
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def user() -> Iterator[ContainerdUser]:
+    with running(ContainerdUser, "tm-upc-") as u:
+        yield u
 
 
 def test_nodes_run_containerd_with_their_own_pod_ranges(user: ContainerdUser) -> None:
@@ -112,7 +125,9 @@ def test_nodes_run_containerd_with_their_own_pod_ranges(user: ContainerdUser) ->
         assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
     ranges = [ipaddress.ip_network(n["spec"]["podCIDR"]) for n in nodes]
     assert len(set(ranges)) == 3
-    assert all(r.subnet_of(ipaddress.ip_network("10.244.0.0/16")) for r in ranges)
+    network = ipaddress.ip_network((Path(user.data) / "pod-network").read_text().strip())  # its own, kept
+    assert network.prefixlen == 16 and network.subnet_of(ipaddress.ip_network("10.240.0.0/12"))
+    assert all(r.subnet_of(network) for r in ranges)
 
 
 def test_pods_run_on_the_workers_and_reach_each_other_across_nodes(user: ContainerdUser) -> None:

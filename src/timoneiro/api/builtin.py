@@ -116,6 +116,8 @@ def builtin_kinds() -> list[Kind]:
         Kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
              namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
              subresources=("status",), generation=True),
+        Kind("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
+             categories=("api-extensions",), subresources=("status",)),
     ]
     return core + apps + batch + networking + others
 

@@ -19,6 +19,7 @@ from timoneiro.apiserver.admission import chain as admission
 from timoneiro.apiserver.admission.namespace import refuse_protected_namespace_delete
 from timoneiro.apiserver.admission.priority import system_priority_classes
 from timoneiro.apiserver.admission.service_addresses import DEFAULT_SERVICE_RANGE, ServiceAddresses
+from timoneiro.apiserver.aggregation import Aggregator
 from timoneiro.apiserver.authn import Authentication, Everyone
 from timoneiro.apiserver.authn.bootstrap import BootstrapTokenAuthenticator
 from timoneiro.apiserver.authn.impersonation import impersonate
@@ -36,6 +37,7 @@ from timoneiro.apiserver.crds import CRDServing
 from timoneiro.apiserver.generic import Context, GenericStore
 from timoneiro.apiserver.handlers import Handlers
 from timoneiro.apiserver.http import BodyError, Request, respond, respond_error, respond_object
+from timoneiro.apiserver.kubelet_proxy import KubeletProxy
 from timoneiro.apiserver.oidc import CONFIG_PATH, JWKS_PATH, IssuerDiscovery
 from timoneiro.apiserver.requestinfo import RequestInfo, parse
 from timoneiro.apiserver.subresources import Subresources
@@ -85,11 +87,14 @@ class APIServer:
         self.generic = GenericStore(self.store, self.cache)
         self.handlers = Handlers(self)
         self.subresources = Subresources(self)
+        self.kubelets = KubeletProxy(self)
         self.crds = CRDServing(self)
+        self.aggregator = Aggregator(self)
         self.service_addresses = ServiceAddresses(self.cache, service_cluster_ip_range)
         admission.install(self)
         csr.install(self)
         self.generic.after_write.append(self.crds.on_write)
+        self.generic.after_write.append(self.aggregator.on_write)
         self.service_accounts = ServiceAccountTokens(self.pki.service_account_key())
         static_tokens = [TokenFileAuthenticator(token_auth_file)] if token_auth_file else []
         # upstream's order: certificates, local tokens, then the remote webhook last
@@ -122,7 +127,9 @@ class APIServer:
         await self.store.start()
         await self.cache.start()
         self.crds.load()
+        self.aggregator.load()
         await self._bootstrap()
+        self.aggregator.start()
         self._compactor = asyncio.get_running_loop().create_task(self._compact_periodically())
 
     async def _bootstrap(self) -> None:
@@ -154,6 +161,8 @@ class APIServer:
     async def stop(self) -> None:
         if self._compactor:
             self._compactor.cancel()
+        await self.kubelets.close()
+        await self.aggregator.stop()
         await self.cache.close()
         await self.store.close()
 
@@ -199,7 +208,11 @@ class APIServer:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # exec, attach, port-forward: answered as HTTP until accepted
+            if (await receive())["type"] != "websocket.connect":
+                return
+            scope, send = {**scope, "method": "GET"}, _websocket_sender(send)
+        elif scope["type"] != "http":
             return
         req = Request(scope, receive)
         try:
@@ -234,11 +247,16 @@ class APIServer:
         if not allowed:
             raise errors.request_forbidden(attrs, forbidden_message(user, attrs), why)
         req.scope["user"] = user
+        path = req.path.rstrip("/") or "/"
+        parts = info.parts
+        group_version = (info.group, info.version) if info.is_resource else tuple(parts[1:3])
+        if (info.is_resource or (len(parts) == 3 and parts[0] == "apis")) and \
+                self.aggregator.serves(*group_version):
+            await self.aggregator.proxy(req, send, *group_version)
+            return
         if info.is_resource:
             await self.resource(req, send, info)
             return
-        path = req.path.rstrip("/") or "/"
-        parts = info.parts
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             await respond(send, 200, b"ok", "text/plain; charset=utf-8")
         elif path == "/version":
@@ -248,7 +266,7 @@ class APIServer:
         elif path in ("/api", "/apis"):
             await self.discovery_root(req, send, legacy=path == "/api")
         elif parts and parts[0] == "apis" and len(parts) == 2:
-            group = discovery.api_group(self.registry, parts[1])
+            group = discovery.api_group(self.registry, parts[1]) or self.aggregator.api_group(parts[1])
             if group is None:
                 raise errors.path_not_found(req.path)
             await respond_object(send, 200, group)
@@ -278,10 +296,16 @@ class APIServer:
         for ctype in AGGREGATED:
             if ctype in req.accept.replace(" ", ""):
                 api_version = "apidiscovery.k8s.io/" + ctype.split("v=")[1].split(";")[0]
-                body = orjson.dumps(discovery.aggregated(self.registry, legacy, api_version))
+                doc = discovery.aggregated(self.registry, legacy, api_version)
+                if not legacy:
+                    doc["items"] += self.aggregator.aggregated_items()
+                body = orjson.dumps(doc)
                 await respond(send, 200, body, ctype)
                 return
         doc = discovery.api_versions(self.address) if legacy else discovery.group_list(self.registry)
+        if not legacy:
+            doc["groups"] += [{k: v for k, v in group.items() if k not in ("kind", "apiVersion")}
+                              for name in self.aggregator.groups() if (group := self.aggregator.api_group(name))]
         await respond_object(send, 200, doc)
 
     async def resource(self, req: Request, send, info: RequestInfo) -> None:
@@ -343,8 +367,23 @@ class APIServer:
             await self.token_requests.create(req, send, kind, h.context(req, info, kind), info.name)
         elif sub == "finalize" and verb == "update":
             await self.subresources.finalize(req, send, kind, h.context(req, info, kind), info.name)
+        elif kind.plural == "pods" and sub == "log" and verb == "get":
+            await self.kubelets.log(req, send, info, kind)
+        elif kind.plural == "pods" and sub in ("exec", "attach", "portforward") and verb in ("get", "create"):
+            await self.kubelets.stream(req, send, info, kind)
+        elif kind.plural == "nodes" and sub == "proxy":
+            await self.kubelets.node_proxy(req, send, info)
         else:
             raise errors.method_not_supported(kind, f"{verb} on {sub}")
+
+
+def _websocket_sender(send):
+    """A WebSocket's send for the request's path through the server: HTTP responses (errors) become its
+    handshake's denial, as kube-apiserver answers a refused upgrade with a plain response."""
+    async def sending(message: dict) -> None:
+        kind = message["type"]
+        await send({**message, "type": "websocket." + kind} if kind.startswith("http.response.") else message)
+    return sending
 
 
 def version_info() -> dict:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
 import orjson
@@ -131,3 +134,27 @@ async def respond_object(send, status: int, obj: object, accept: str = "",
 
 async def respond_error(send, err: errors.APIError) -> None:
     await respond(send, err.code, orjson.dumps(err.status()))
+
+
+async def stream_body(chunks: AsyncIterator[bytes], receive, send) -> None:
+    """A response's body from `chunks` as they come (a followed log never ends), until they end or the client
+    goes; then the body ends. An error of `chunks` is raised after that."""
+    async def copy() -> None:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    copying, gone = asyncio.ensure_future(copy()), asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait([copying, gone], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (copying, gone):
+            task.cancel()
+        await asyncio.gather(copying, gone, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b""})
+    if copying.done() and not copying.cancelled() and copying.exception() is not None:
+        raise copying.exception()

@@ -13,6 +13,7 @@ import uvicorn
 
 from timoneiro.apiserver.app import APIServer
 from timoneiro.apiserver.tls import PeerCertProtocol
+from timoneiro.apiserver.websocket import PeerCertWebSocketProtocol
 from timoneiro.client.config import ClientConfig
 
 PORT_TRIES = 5
@@ -37,7 +38,8 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = 6443,
     if secure:
         api.pki.ensure(url, hosts=(api.service_addresses.first_ip(),))  # the kubernetes Service's address
     await api.start()
-    config = uvicorn.Config(api, host=host, port=port, loop="none", http=PeerCertProtocol, lifespan="off",
+    config = uvicorn.Config(api, host=host, port=port, loop="none", http=PeerCertProtocol,
+                            ws=PeerCertWebSocketProtocol, lifespan="off",
                             log_level="warning", access_log=False, proxy_headers=False, timeout_keep_alive=120,
                             timeout_graceful_shutdown=1)
     config.load()

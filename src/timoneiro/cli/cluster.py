@@ -8,7 +8,8 @@ import os
 import sys
 
 from timoneiro.cli.options import add_cluster_options, add_topology_options, data_dir
-from timoneiro.cluster.names import POD_NETWORK
+from timoneiro.cluster import pod_network
+from timoneiro.cluster.names import CONTAINERD, POD_NETWORK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,9 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "not know (as an EKS cluster asks EKS)")
     parser.add_argument("--service-cluster-ip-range", metavar="CIDR",
                         help="where Services' cluster IPs come from (default 10.96.0.0/12)")
-    parser.add_argument("--cluster-cidr", metavar="CIDR", default=POD_NETWORK,
-                        help=f"the pod network; each node gets a /24 of it (default {POD_NETWORK}; empty: nodes "
-                             "get none, as a managed cluster's take pod addresses elsewhere)")
+    parser.add_argument("--cluster-cidr", metavar="CIDR",
+                        help=f"the pod network; each node gets a /24 of it (default {POD_NETWORK}, or for "
+                             "containerd nodes the first /16 upward that no route or running cluster uses; empty: "
+                             "nodes get none, as a managed cluster's take pod addresses elsewhere)")
     parser.set_defaults(func=_cluster)
 
 
@@ -41,5 +43,17 @@ def _cluster(args: argparse.Namespace) -> int:
     options = {"authentication_token_webhook_config_file": os.path.abspath(webhook)} if webhook else {}
     if args.service_cluster_ip_range:
         options["service_cluster_ip_range"] = args.service_cluster_ip_range
-    return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
-               args.eks_port if args.eks else None, args.cluster_cidr or None, args.runtime)
+    if args.cluster_cidr is not None or args.runtime != CONTAINERD:
+        return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
+                   args.eks_port if args.eks else None, POD_NETWORK if args.cluster_cidr is None
+                   else args.cluster_cidr or None, args.runtime)
+    try:
+        cluster_cidr = pod_network.claim(directory)
+    except pod_network.PodNetworkTaken as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    try:
+        return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
+                   args.eks_port if args.eks else None, cluster_cidr, args.runtime)
+    finally:
+        pod_network.release(directory)

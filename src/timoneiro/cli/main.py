@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 
-from timoneiro.cli import certs, cluster, down, eks, eks_nodes, join, status, token, up
+from timoneiro.cli import certs, cluster, down, eks, eks_nodes, images, join, status, token, up
 
 
 def _server(args: argparse.Namespace) -> None:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="authorizers to ask in order, a comma list of AlwaysAllow, Node and RBAC "
                              "(as kube-apiserver's; default Node,RBAC)")
     server.set_defaults(func=_server)
-    for command in (up, down, status, cluster, certs, token, join, eks, eks_nodes):
+    for command in (up, down, status, cluster, certs, token, join, eks, eks_nodes, images):
         command.register(sub)
     # commands other processes run (help=SUPPRESS) are left out of the help, which argparse cannot do itself
     sub._choices_actions = [a for a in sub._choices_actions if a.help != argparse.SUPPRESS]

@@ -17,10 +17,13 @@ from timoneiro.cluster.progress import Notifier
 from timoneiro.cluster.tokens import TokenError, create_token, join_command
 from timoneiro.controllers.manager import ControllerManager
 from timoneiro.kubelet import Kubelet
+from timoneiro.kubelet.server import Serving
+from timoneiro.metrics.server import MetricsServer
 from timoneiro.pki.cluster import ClusterPKI
 from timoneiro.scheduler import Scheduler
 
 SERVER_WAIT = 300.0  # as long as `up` waits
+KUBELET_ADDRESS = "127.0.0.1"  # a local cluster's nodes: their kubelets listen here, each on a port of its own
 
 
 class Components:
@@ -45,6 +48,7 @@ class Components:
                               Scheduler(pki.config("scheduler.conf"), identity=host)]
         self.kubelets: dict[str, Kubelet] = {}  # made once the runtimes run
         self.admin = pki.config("admin.conf")
+        self.metrics_server = MetricsServer(self.admin, pki)  # an addon, as kubeadm clusters add it
         self.control_plane_nodes = {node.name for node in nodes if node.control_plane}
 
     async def start(self, notify: Notifier) -> None:
@@ -53,7 +57,7 @@ class Components:
         nodes; the nodes' runtimes start while the API server does. Report each part as it is up."""
         async def control_plane() -> None:
             await serving
-            await asyncio.gather(*(part.start() for part in self.control_plane))
+            await asyncio.gather(*(part.start() for part in self.control_plane), self.metrics_server.start())
             notify.send("control-plane")
 
         async def node(name: str, kubelet: Kubelet) -> None:
@@ -67,7 +71,10 @@ class Components:
             self.kubelets = {
                 node.name: Kubelet(self.pki.node_config(node.name, self.url), node.name, taints=node.taints,
                                    runtime=self.runtimes.runtime(node.name), labels=self.runtimes.labels(),
-                                   wait_for_pod_cidr=self.cluster_cidr is not None)
+                                   wait_for_pod_cidr=self.cluster_cidr is not None,
+                                   node_addresses=[{"type": "InternalIP", "address": KUBELET_ADDRESS},
+                                                   {"type": "Hostname", "address": node.name}],
+                                   serving=self.serving(node.name))
                 for node in self.nodes}
             await serving
             await asyncio.gather(*(node(n, k) for n, k in self.kubelets.items()))
@@ -78,6 +85,12 @@ class Components:
         finally:
             serving.cancel()
 
+    def serving(self, node: str) -> Serving:
+        """The node's kubelet API on loopback (the address the API server reaches it at, its InternalIP), on
+        a port of its own, with a serving certificate the cluster CA signs."""
+        cert, key = self.pki.kubelet_serving(node, (KUBELET_ADDRESS,))
+        return Serving(KUBELET_ADDRESS, 0, cert, key, self.pki.path("ca.crt"))
+
     async def mark_control_plane(self, name: str) -> None:
         """Label the node a control-plane node as kubeadm's mark-control-plane phase does, as the administrator:
         its kubelet may not set node-role labels (NodeRestriction)."""
@@ -85,7 +98,7 @@ class Components:
             await client.patch(NODES, name, {"metadata": {"labels": {CONTROL_PLANE: ""}}})
 
     async def stop(self) -> None:
-        parts = [*self.kubelets.values(), *self.control_plane]
+        parts = [*self.kubelets.values(), *self.control_plane, self.metrics_server]
         await asyncio.gather(*(part.stop() for part in parts), return_exceptions=True)
         await self.runtimes.stop()
 

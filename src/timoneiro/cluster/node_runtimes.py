@@ -1,6 +1,7 @@
 """The container runtimes of a local cluster's nodes: simulated (no processes), or containerd, real
-containers: one registry on loopback per cluster serving the locally built images (pause, busybox, also
-as docker.io/library/busybox), and one containerd per node pulling from it.
+containers: one registry on loopback per cluster (localhost:PORT, the port kept across restarts) serving
+the locally built images (pause, busybox, nginx, also under their docker.io and public.ecr.aws names) and
+the user's, and one containerd per node pulling from it.
 
 Each node's containerd keeps everything under DATA_DIR/nodes/NODE (its pods' logs in .../pods), has a pod
 bridge of its own (`tm` and a hash of the data dir and node: at most 15 characters, unique per node) and
@@ -54,7 +55,13 @@ class NodeRuntimes:
         cgroup = f"/timoneiro/{self.cluster}-{_digest(str(self.data_dir))[:8]}/{node}"
         return Containerd(self.node_dir(node), sandbox_image=sandbox_image,
                           bridge="tm" + _digest(f"{self.data_dir}\0{node}")[:10], cgroup_parent=cgroup,
-                          registries={registry.host: registry.url, "docker.io": registry.url})
+                          registries=dict.fromkeys((registry.host, registry.name, *local.MIRRORED),
+                                                   registry.url))
+
+    def running_sockets(self) -> dict[str, str]:
+        """The CRI sockets of the nodes whose containerd runs, by node (for `timoneiro image load`)."""
+        containerds = {node: self.containerd(node) for node in self.nodes}
+        return {node: c.socket for node, c in containerds.items() if c.daemon_pids()}
 
     async def start(self) -> None:
         """For containerd: the registry with the images published, then every node's containerd at once."""

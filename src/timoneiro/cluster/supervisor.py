@@ -182,3 +182,4 @@ async def _until_signalled(work: Coroutine[None, None, None]) -> None:
 def _log_as(role: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
                         format=f"%(asctime)s {role}[%(process)d] %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request (scrapes, kubelet proxying)

@@ -50,6 +50,8 @@ class ImageSpec:
     cmd: list[str] = field(default_factory=list)
     env: list[str] = field(default_factory=lambda: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
     working_dir: str = "/"
+    exposed_ports: list[str] = field(default_factory=list)  # "80/tcp": documentation, as Docker's EXPOSE
+    stop_signal: str = ""  # the signal containerd stops containers with (default SIGTERM)
 
 
 def layer_tar(entries: list[Entry]) -> bytes:
@@ -67,11 +69,16 @@ def _digest(blob: bytes) -> str:
 def write_layout(directory: Path, spec: ImageSpec, tag: str) -> str:
     """Write the image as an OCI layout in directory (added to what is there); answers the manifest's digest."""
     layer = layer_tar(spec.entries)
+    runtime = {"Env": spec.env, "Entrypoint": spec.entrypoint or None, "Cmd": spec.cmd or None,
+               "WorkingDir": spec.working_dir}
+    if spec.exposed_ports:
+        runtime["ExposedPorts"] = {port: {} for port in spec.exposed_ports}
+    if spec.stop_signal:
+        runtime["StopSignal"] = spec.stop_signal
     config = json.dumps({
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Env": spec.env, "Entrypoint": spec.entrypoint or None, "Cmd": spec.cmd or None,
-                   "WorkingDir": spec.working_dir},
+        "config": runtime,
         "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
         "history": [{"created_by": "timoneiro.images", "created": "1970-01-01T00:00:00Z"}],
     }, sort_keys=True).encode()
@@ -93,3 +100,12 @@ def write_layout(directory: Path, spec: ImageSpec, tag: str) -> str:
                                "annotations": {REF_NAME: tag}})
     index_path.write_text(json.dumps(index, sort_keys=True))
     return _digest(manifest)
+
+
+def layout_digest(directory: Path, tag: str) -> str:
+    """The manifest digest of image `tag` in the OCI layout at directory."""
+    index = json.loads((directory / "index.json").read_text())
+    for manifest in index["manifests"]:
+        if (manifest.get("annotations") or {}).get(REF_NAME) == tag:
+            return manifest["digest"]
+    raise KeyError(f"no image {tag} in {directory}")

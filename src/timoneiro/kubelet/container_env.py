@@ -18,39 +18,56 @@ from fractions import Fraction
 from timoneiro.api.quantity import parse
 from timoneiro.client import ApiError, Client
 from timoneiro.client.resources import CONFIGMAPS, SECRETS
+from timoneiro.kubelet.expansion import expand, keeping_unknown
 from timoneiro.kubelet.runtime.base import ContainerResources, PortMapping, RuntimeFailure
 
 CONFIG_ERROR = "CreateContainerConfigError"
 CPU_PERIOD = 100_000  # microseconds: upstream's default CFS period
 MIN_SHARES, MAX_SHARES = 2, 262_144
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_REFERENCE = re.compile(r"\$\$|\$\(([^)]*)\)")
 
 
-def expand(text: str, variables: dict[str, str]) -> str:
-    """$(VAR) becomes VAR's value when it is defined, and stays as it is otherwise; $$ escapes a $."""
-    def one(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        return variables[name] if name in variables else match.group(0)
-    return _REFERENCE.sub(one, text)
+def _go_quote(text: str) -> str:
+    """A string as Go's %q prints it (what the downward API's label and annotation files hold)."""
+    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               '"': '\\"', "\\": "\\\\"}
+    return '"' + "".join(escapes.get(c) or (c if c.isprintable() else
+                                            f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+                         for c in text) + '"'
 
 
-def _field(pod: dict, path: str, pod_ip: str | None, host_ip: str) -> str:
-    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+def format_map(values: dict[str, str]) -> str:
+    """Labels or annotations as the downward API writes them: key="value" lines, sorted by key."""
+    return "\n".join(f"{key}={_go_quote(values[key])}" for key in sorted(values))
+
+
+def metadata_field(pod: dict, path: str) -> str:
+    """A metadata field of the pod (upstream's ExtractFieldPathAsString): what downwardAPI volumes show."""
+    meta = pod["metadata"]
     subscript = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
     if subscript:
         return (meta.get(subscript.group(1)) or {}).get(subscript.group(2), "")
-    values = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
-              "metadata.uid": meta.get("uid"), "spec.nodeName": spec.get("nodeName"),
-              "spec.serviceAccountName": spec.get("serviceAccountName"), "status.hostIP": host_ip,
-              "status.hostIPs": host_ip, "status.podIP": pod_ip or status.get("podIP"),
+    if path in ("metadata.labels", "metadata.annotations"):
+        return format_map(meta.get(path.partition(".")[2]) or {})
+    if path in ("metadata.name", "metadata.namespace", "metadata.uid"):
+        return meta.get(path.partition(".")[2]) or ""
+    raise ValueError(f"unsupported fieldPath: {path}")
+
+
+def _field(pod: dict, path: str, pod_ip: str | None, host_ip: str) -> str:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    values = {"spec.nodeName": spec.get("nodeName"), "spec.serviceAccountName": spec.get("serviceAccountName"),
+              "status.hostIP": host_ip, "status.hostIPs": host_ip, "status.podIP": pod_ip or status.get("podIP"),
               "status.podIPs": pod_ip or status.get("podIP")}
-    return values.get(path) or ""
+    if path in values:
+        return values[path] or ""
+    try:
+        return metadata_field(pod, path)
+    except ValueError:
+        return ""
 
 
-def _resource(spec: dict, ref: dict, allocatable: dict) -> str:
+def resource_value(spec: dict, ref: dict, allocatable: dict) -> str:
     """requests.cpu, limits.memory... of the container, in units of the divisor, rounded up; a limit not
     set is the node's allocatable, as upstream's kubelet has it."""
     name = ref.get("resource", "")
@@ -111,11 +128,11 @@ class ContainerEnv:
                      ) -> str:
         source = env.get("valueFrom")
         if not source:
-            return expand(env.get("value") or "", variables)
+            return expand(env.get("value") or "", keeping_unknown(variables))
         if "fieldRef" in source:
             return _field(pod, source["fieldRef"].get("fieldPath", ""), pod_ip, self.host_ip)
         if "resourceFieldRef" in source:
-            return _resource(spec, source["resourceFieldRef"],
+            return resource_value(spec, source["resourceFieldRef"],
                              (self.node().get("status") or {}).get("allocatable") or {})
         kind, ref = ("configmap", source["configMapKeyRef"]) if "configMapKeyRef" in source \
             else ("secret", source.get("secretKeyRef") or {})

@@ -16,12 +16,15 @@ FAILED = "Failed"  # a container failed to be created or started, or its image t
 KILLING = "Killing"
 BACK_OFF = "BackOff"  # restarting a failed container, or pulling an image, waits for its back-off
 UNHEALTHY = "Unhealthy"
+FAILED_POST_START_HOOK = "FailedPostStartHook"
+FAILED_PRE_STOP_HOOK = "FailedPreStopHook"
 # images
 PULLING = "Pulling"
 PULLED = "Pulled"
 NEVER_PULL = "ErrImageNeverPull"
 # pods
 SANDBOX_CHANGED = "SandboxChanged"
+FAILED_MOUNT = "FailedMount"  # a volume of the pod could not be set up
 FAILED_SANDBOX = "FailedCreatePodSandBox"  # (DeadlineExceeded is active_deadline's)
 # the node
 STARTING = "Starting"

@@ -2,9 +2,10 @@
 (EnsureImageExists) does, with its events and errors.
 
 The container's imagePullPolicy decides: Always pulls every time, IfNotPresent only if the runtime does not
-have the image, Never never (ErrImageNeverPull if the image is missing). A failed pull is ErrImagePull,
-and puts the pod's image in back-off (doubling up to a cap, as container restarts): while that lasts the
-image is not pulled again, the container waits with ImagePullBackOff.
+have the image, Never never (ErrImageNeverPull if the image is missing). A pull is made with the
+credentials of the pod's imagePullSecrets for the image's registry (image_credentials). A failed pull is
+ErrImagePull, and puts the pod's image in back-off (doubling up to a cap, as container restarts): while
+that lasts the image is not pulled again, the container waits with ImagePullBackOff.
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from timoneiro.api.defaults.image import pull_policy
 from timoneiro.client.events import NORMAL, WARNING, EventRecorder
 from timoneiro.kubelet import events
 from timoneiro.kubelet.backoff import Backoff, go_duration
-from timoneiro.kubelet.runtime.base import Runtime, RuntimeFailure
+from timoneiro.kubelet.image_credentials import KeyringError, PullSecrets, credentials
+from timoneiro.kubelet.runtime.base import AuthConfig, Runtime, RuntimeFailure
+from timoneiro.kubelet.runtime.image_names import repository
 
 ERR_IMAGE_PULL = "ErrImagePull"
 IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
 
 
 class ImageManager:
-    def __init__(self, runtime: Runtime, recorder: EventRecorder, backoff: Backoff) -> None:
+    def __init__(self, runtime: Runtime, recorder: EventRecorder, backoff: Backoff,
+                 pull_secrets: PullSecrets | None = None) -> None:
         self.runtime = runtime
         self.recorder = recorder
         self.backoff = backoff  # keyed by pod uid and image, as upstream's
+        self.pull_secrets = pull_secrets  # None: pulls without credentials
 
     async def ensure(self, pod: dict, spec: dict) -> str:
         """The image's reference once it is on the node; raises RuntimeFailure with the container's
@@ -49,7 +54,7 @@ class ImageManager:
         self.recorder.record(ref, NORMAL, events.PULLING, f'Pulling image "{image}"')
         began = time.monotonic()
         try:
-            image_ref = await self.runtime.pull_image(image)
+            image_ref = await self.runtime.pull_image(image, await self._credentials(pod, image))
         except RuntimeFailure as e:
             self.recorder.record(ref, WARNING, events.FAILED, f'Failed to pull image "{image}": {e.message}')
             self.backoff.next(key, time.time())
@@ -60,3 +65,13 @@ class ImageManager:
         self.recorder.record(ref, NORMAL, events.PULLED, f'Successfully pulled image "{image}" in {took} '
                              f"({took} including waiting). Image size: {size} bytes.")
         return image_ref
+
+    async def _credentials(self, pod: dict, image: str) -> list[AuthConfig]:
+        """The pod's pull secrets' credentials for the image's registry; a pull secret that is not a docker
+        config fails the pull."""
+        if self.pull_secrets is None:
+            return []
+        try:
+            return credentials(await self.pull_secrets.of(pod), repository(image))
+        except KeyringError as e:
+            raise RuntimeFailure(ERR_IMAGE_PULL, str(e)) from e

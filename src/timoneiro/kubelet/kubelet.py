@@ -17,6 +17,7 @@ from timoneiro.kubelet.pods import PodLifecycle
 from timoneiro.kubelet.retry import until_done
 from timoneiro.kubelet.runtime.base import Runtime
 from timoneiro.kubelet.runtime.simulated import SimulatedRuntime
+from timoneiro.kubelet.server import KubeletServer, Serving
 from timoneiro.kubelet.settings import KubeletSettings
 
 log = logging.getLogger("timoneiro.kubelet")
@@ -34,6 +35,7 @@ class _Running:
     lease: NodeLease
     pods: PodLifecycle
     tasks: list[asyncio.Task] = field(default_factory=list)
+    server: KubeletServer | None = None  # the kubelet's API
 
 
 class Kubelet:
@@ -42,14 +44,16 @@ class Kubelet:
                  reserved: dict | None = None, provider_id: str | None = None,
                  node_addresses: list[dict] | None = None, control_plane: bool = False,
                  pod_cidr: str | None = None, settings: KubeletSettings | None = None,
-                 wait_for_pod_cidr: bool = False) -> None:
+                 wait_for_pod_cidr: bool = False, serving: Serving | None = None) -> None:
         """`capacity` overrides the machine's (--kube-reserved style `reserved` comes off allocatable too);
         `provider_id` and `node_addresses` are what a cloud provider would report for the node (default: a
         simulated InternalIP and the hostname). `wait_for_pod_cidr`: the node's pod range comes from the
         node IPAM controller (a cluster with a cluster CIDR), as upstream's kubelet takes it: until the Node
         has a podCIDR the runtime's network is not ready, and so neither is the node. Without it a Node
         without a podCIDR takes its own fallback range at once (EKS's nodes, whose pods would take VPC
-        addresses)."""
+        addresses). `serving`: where the kubelet's API listens (None: it serves none, as a simulated node of
+        a test or benchmark needs none); the node's InternalIP must be an address the API server reaches
+        it at."""
         self.config = config
         self.node_name = node_name
         self.runtime = runtime or SimulatedRuntime()
@@ -59,6 +63,7 @@ class Kubelet:
         self.pod_cidr = pod_cidr
         self.wait_for_pod_cidr = wait_for_pod_cidr
         self.settings = settings or KubeletSettings()
+        self.serving = serving
         self.node_addresses = node_addresses or [{"type": "InternalIP", "address": addresses.node_ip(node_name)},
                                                  {"type": "Hostname", "address": node_name}]
         self.node_ip = next(a["address"] for a in self.node_addresses if a["type"] == "InternalIP")
@@ -89,6 +94,10 @@ class Kubelet:
             node_ref = events.node_ref(name)
             recorder.record(node_ref, NORMAL, events.STARTING, "Starting kubelet.")
             recorder.record(node_ref, NORMAL, events.ALLOCATABLE_ENFORCED, "Updated Node Allocatable limit across pods")
+            if self.serving is not None:  # first: the Node's status tells the port it listens on
+                running.server = KubeletServer(pods, client, self.serving)
+                await running.server.start()
+                node_status.kubelet_port = running.server.port
             node = await until_done(node_status.register, f"registering node {name}")
             lease.node_uid = node["metadata"]["uid"]
             posted = await until_done(lambda: node_status.update(node), f"posting the status of node {name}")
@@ -126,6 +135,8 @@ class Kubelet:
         for task in running.tasks:
             task.cancel()
         await asyncio.gather(*running.tasks, return_exceptions=True)
+        if running.server is not None:
+            await running.server.stop()
         await running.pods.stop()
         await running.recorder.stop()
         await shared.release(self.config)

@@ -146,8 +146,10 @@ class NodeStatus:
     def __init__(self, client: Client, name: str, runtime: Runtime, settings: KubeletSettings, *,
                  labels: dict[str, str], taints: list[dict], capacity: dict | None, pod_cidr: str | None,
                  addresses: list[dict], on_node: Callable[[dict], Awaitable[None]], recorder: EventRecorder,
-                 reserved: dict | None = None, provider_id: str | None = None) -> None:
+                 reserved: dict | None = None, provider_id: str | None = None,
+                 kubelet_port: int = KUBELET_PORT) -> None:
         self.client = client
+        self.kubelet_port = kubelet_port  # where the kubelet's API listens, in daemonEndpoints
         self.recorder = recorder
         self.name = name
         self.runtime = runtime
@@ -206,7 +208,7 @@ class NodeStatus:
             "allocatable": self.allocatable,
             "conditions": conditions(current.get("conditions") or [], await self.runtime.status(), rfc3339()),
             "addresses": self.addresses,
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "nodeInfo": {
                 "machineID": machine.machine_id(self.name), "systemUUID": machine.system_uuid(self.name),
                 "bootID": self.boot_id, "kernelVersion": machine.kernel_version(), "osImage": machine.os_image(),

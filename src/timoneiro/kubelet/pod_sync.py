@@ -5,7 +5,9 @@ container (in order; a sidecar must have started before the next one), then the 
 restarted as the restart policy says, after the container's back-off (CrashLoopBackOff while it lasts).
 Containers whose spec changed or whose liveness or startup probe failed are stopped and started again.
 Each step is told as upstream's kubelet tells it, in Events about the container (Pulling, Pulled, Created,
-Started, Killing, BackOff, Failed) or the pod (SandboxChanged, FailedCreatePodSandBox).
+Started, Killing, BackOff, Failed) or the pod (SandboxChanged, FailedCreatePodSandBox). A container's
+postStart hook runs once it started (failing, it kills the container: FailedPostStartHook); its preStop
+hook runs before it is stopped, within the grace period, which then gives SIGTERM what is left of it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from timoneiro.client.events import NORMAL, WARNING, EventRecorder
-from timoneiro.kubelet import events
+from timoneiro.kubelet import events, termination_message
 from timoneiro.kubelet.backoff import Backoff, go_duration
 from timoneiro.kubelet.container_env import ContainerEnv, linux_resources, port_mappings
 from timoneiro.kubelet.containers import (
@@ -29,8 +31,9 @@ from timoneiro.kubelet.containers import (
     spec_containers,
     spec_hash,
 )
+from timoneiro.kubelet.expansion import command_and_args
 from timoneiro.kubelet.image_manager import ImageManager
-from timoneiro.kubelet.probes import ProbeManager
+from timoneiro.kubelet.probes import FIELDS, ProbeManager
 from timoneiro.kubelet.runtime.base import (
     CONTAINER_NAME_LABEL,
     CONTAINER_TYPE_ANNOTATION,
@@ -40,12 +43,24 @@ from timoneiro.kubelet.runtime.base import (
     ContainerConfig,
     ContainerState,
     ContainerStatus,
+    Mount,
     PodSandboxConfig,
     Runtime,
     RuntimeFailure,
+    SecurityContext,
 )
+from timoneiro.kubelet.security_context import (
+    image_user,
+    privileged,
+    security_context,
+    verify_run_as_non_root,
+)
+from timoneiro.kubelet.volumes.container_mounts import container_mounts
+from timoneiro.kubelet.volumes.manager import VolumeManager
 
 log = logging.getLogger("timoneiro.kubelet.pod_sync")
+MOUNT_BACKOFF_INITIAL, MOUNT_BACKOFF_MAX = 0.5, 122.0  # upstream's volume operations retry after these
+MINIMUM_GRACE_PERIOD = 2.0  # seconds: upstream's kubelet never stops a container with less
 HASH_ANNOTATION = "io.kubernetes.container.hash"
 RESTART_COUNT_ANNOTATION = "io.kubernetes.container.restartCount"
 
@@ -77,15 +92,29 @@ def grace_period(pod: dict) -> float:
     return float(grace or 0)
 
 
+def kill_grace_period(pod: dict, spec: dict, failed_probe: str | None) -> float:
+    """How long a container killed by the kubelet gets to stop, as upstream's setTerminationGracePeriod:
+    the deletion's grace period, else that of the probe that failed if it has one, else the spec's."""
+    meta = pod.get("metadata") or {}
+    if meta.get("deletionGracePeriodSeconds") is None and failed_probe is not None:
+        grace = (spec.get(FIELDS[failed_probe]) or {}).get("terminationGracePeriodSeconds")
+        if grace is not None:
+            return float(grace)
+    return grace_period(pod)
+
+
 class PodSyncer:
     def __init__(self, runtime: Runtime, backoff: Backoff, probes: ProbeManager, images: ImageManager,
-                 recorder: EventRecorder, env: ContainerEnv) -> None:
+                 recorder: EventRecorder, env: ContainerEnv, volumes: VolumeManager) -> None:
         self.runtime = runtime
         self.env = env
+        self.volumes = volumes
+        self.mount_backoff = Backoff(MOUNT_BACKOFF_INITIAL, MOUNT_BACKOFF_MAX)
         self.backoff = backoff
         self.probes = probes
         self.images = images
         self.recorder = recorder
+        self.messages = termination_message.TerminationMessages(runtime)
 
     async def inspect(self, uid: str) -> RuntimePod:
         """The runtime's state of one pod, newest first."""
@@ -94,11 +123,18 @@ class PodSyncer:
         for sandbox in sandboxes:
             containers += await self.runtime.list_containers(sandbox.id)
         containers.sort(key=lambda c: (c.attempt, c.created_at), reverse=True)
-        return RuntimePod(uid, sandboxes, containers)
+        return RuntimePod(uid, sandboxes, await self.messages.add(uid, containers))
 
     async def sync(self, pod: dict, state: PodState, runtime_pod: RuntimePod) -> tuple[RuntimePod, SyncResult]:
         """Act on the runtime's state of the pod; answers the state after."""
         uid = pod["metadata"]["uid"]
+        mounted = await self.volumes.mount(pod)
+        for message in mounted.failures:
+            self.recorder.record(events.pod_ref(pod), WARNING, events.FAILED_MOUNT, message)
+        if not mounted.ready:  # the pod stays ContainerCreating until its volumes are there
+            self.mount_backoff.next(uid, time.time())
+            return runtime_pod, SyncResult(resync=self.mount_backoff.get(uid))
+        self.mount_backoff.forget(uid)
         if runtime_pod.sandbox is None:
             if runtime_pod.sandboxes:  # the sandbox died: what ran in it is over
                 self.recorder.record(events.pod_ref(pod), NORMAL, events.SANDBOX_CHANGED,
@@ -127,12 +163,13 @@ class PodSyncer:
 
     async def kill(self, runtime_pod: RuntimePod, grace: float, pod: dict | None = None) -> None:
         """Stop every container, giving each up to grace seconds, then the sandboxes. With the pod, each
-        stop is told in a Killing event."""
+        is stopped as the kubelet kills a container (a Killing event, its preStop hook)."""
         running = runtime_pod.running()
         if pod is not None:
-            for container in running:
-                self._killing(pod, container.name, f"Stopping container {container.name}")
-        await asyncio.gather(*(self.runtime.stop_container(c.id, grace) for c in running))
+            await asyncio.gather(*(self._kill_container(pod, c.name, c.id, grace, f"Stopping container {c.name}")
+                                   for c in running))
+        else:
+            await asyncio.gather(*(self.runtime.stop_container(c.id, grace) for c in running))
         for sandbox in runtime_pod.sandboxes:
             if sandbox.ready:
                 await self.runtime.stop_pod_sandbox(sandbox.id)
@@ -143,22 +180,31 @@ class PodSyncer:
         await self.kill(runtime_pod, 0)
         for sandbox in runtime_pod.sandboxes:
             await self.runtime.remove_pod_sandbox(sandbox.id)
+        await self.volumes.unmount(uid)
+        self.mount_backoff.forget(uid)
+        self.messages.forget(uid)
 
     # containers
 
     async def _replace_failed(self, pod: dict, runtime_pod: RuntimePod, state: PodState) -> bool:
         """Stop running containers whose spec changed or whose liveness/startup probe failed."""
         stopping = []
+        restarts = (pod.get("spec") or {}).get("restartPolicy", "Always") != "Never"
         for spec, kind in spec_containers(pod):
-            container = runtime_pod.latest(spec["name"])
+            name, container = spec["name"], runtime_pod.latest(spec["name"])
             if container is None or container.state is not ContainerState.RUNNING or kind == INIT:
                 continue
             failed = self.probes.failed(container.id)
-            if failed or container.annotations.get(HASH_ANNOTATION) != spec_hash(spec):
-                state.restart.add(spec["name"])
-                why = f"failed {failed} probe" if failed else "definition changed"
-                self._killing(pod, spec["name"], f"Container {spec['name']} {why}, will be restarted")
-                stopping.append(self.runtime.stop_container(container.id, grace_period(pod)))
+            changed = container.annotations.get(HASH_ANNOTATION) != spec_hash(spec)
+            if failed or changed:
+                state.restart.add(name)
+                message = f"Container {name} definition changed" if changed else \
+                    f"Container {name} failed {failed} probe"
+                if changed or restarts:
+                    message += ", will be restarted"
+                stopping.append(self._kill_container(pod, name, container.id,
+                                                     kill_grace_period(pod, spec, None if changed else failed),
+                                                     message))
         await asyncio.gather(*stopping)
         return bool(stopping)
 
@@ -233,8 +279,9 @@ class PodSyncer:
             for old in runtime_pod.attempts(name)[1:]:  # keep one dead container, for lastState
                 await self.runtime.remove_container(old.id)
             envs = await self.env.resolve(pod, spec, sandbox.ip)
-            container_id = await self.runtime.create_container(sandbox.id,
-                                                               _container_config(pod, spec, kind, attempt, envs))
+            mounts, security = await self._host_settings(pod, spec, envs)
+            config = _container_config(pod, spec, kind, attempt, envs, mounts, security)
+            container_id = await self.runtime.create_container(sandbox.id, config)
             self.recorder.record(ref, NORMAL, events.CREATED, f"Created container: {name}")
             try:
                 await self.runtime.start_container(container_id)
@@ -249,10 +296,48 @@ class PodSyncer:
         self.recorder.record(ref, NORMAL, events.STARTED, f"Started container {name}")
         state.reasons.pop(name, None)
         state.restart.discard(name)
+        hook = (spec.get("lifecycle") or {}).get("postStart")
+        failure = await self.runtime.run_hook(hook, pod, name, container_id) if hook else None
+        if failure is not None:  # the message stays out of the event, as upstream's, lest it tell secrets
+            log.info("postStart hook of container %s of pod %s failed: %s", name, pod_full_name(pod), failure)
+            self.recorder.record(ref, WARNING, events.FAILED_POST_START_HOOK, "PostStartHook failed")
+            await self._kill_container(pod, name, container_id, kill_grace_period(pod, spec, None),
+                                       "FailedPostStartHook")
+            state.reasons[name] = ("PostStartHookError", failure)
         return None
 
-    def _killing(self, pod: dict, name: str, message: str) -> None:
-        self.recorder.record(events.container_ref(pod, name), NORMAL, events.KILLING, message)
+    async def _host_settings(self, pod: dict, spec: dict, envs: list[tuple[str, str]]
+                             ) -> tuple[list[Mount], SecurityContext | None]:
+        """A real container's mounts and security context (runAsNonRoot checked against its image's user);
+        nothing for a runtime without a filesystem."""
+        if self.runtime.pods_dir is None:
+            return [], None
+        mounts = container_mounts(spec, self.volumes.volumes(pod["metadata"]["uid"]), envs)
+        message_file = termination_message.message_file(self.runtime.pods_dir, pod["metadata"]["uid"], spec)
+        if message_file is not None:
+            mounts.append(message_file)
+        image = await self.runtime.image_status(spec.get("image", ""))
+        verify_run_as_non_root(pod, spec, *image_user(image))
+        return mounts, security_context(pod, spec, image)
+
+    async def _kill_container(self, pod: dict, name: str, container_id: str, grace: float, message: str) -> None:
+        """Upstream's killContainer: a Killing event with the message, the preStop hook run for at most the
+        grace period, then the container stopped with what is left of it (never less than 2 s)."""
+        ref = events.container_ref(pod, name)
+        self.recorder.record(ref, NORMAL, events.KILLING, message)
+        spec = next((c for c, _ in spec_containers(pod) if c["name"] == name), {})
+        hook = (spec.get("lifecycle") or {}).get("preStop")
+        if hook and grace > 0:
+            began = time.monotonic()
+            try:
+                failure = await asyncio.wait_for(self.runtime.run_hook(hook, pod, name, container_id), grace)
+            except TimeoutError:  # still running when the grace period ended: the container stops anyway
+                failure = None
+            if failure is not None:
+                log.info("preStop hook of container %s of pod %s failed: %s", name, pod_full_name(pod), failure)
+                self.recorder.record(ref, WARNING, events.FAILED_PRE_STOP_HOOK, "PreStopHook failed")
+            grace -= int(time.monotonic() - began)  # whole seconds, as upstream counts them
+        await self.runtime.stop_container(container_id, max(grace, MINIMUM_GRACE_PERIOD))
 
 
 def _finished(pod: dict, runtime_pod: RuntimePod) -> bool:
@@ -279,16 +364,16 @@ def _sandbox_config(pod: dict, attempt: int) -> PodSandboxConfig:
               POD_UID_LABEL: meta["uid"]}
     return PodSandboxConfig(meta["name"], meta["namespace"], meta["uid"], attempt,
                             spec.get("hostname") or meta["name"], bool(spec.get("hostNetwork")), labels,
-                            dict(meta.get("annotations") or {}), port_mappings(pod))
+                            dict(meta.get("annotations") or {}), port_mappings(pod), privileged(pod))
 
 
-def _container_config(pod: dict, spec: dict, kind: str, attempt: int, envs: list[tuple[str, str]]
-                      ) -> ContainerConfig:
+def _container_config(pod: dict, spec: dict, kind: str, attempt: int, envs: list[tuple[str, str]],
+                      mounts: list[Mount], security: SecurityContext | None) -> ContainerConfig:
     meta = pod["metadata"]
     labels = {POD_NAME_LABEL: meta["name"], POD_NAMESPACE_LABEL: meta["namespace"], POD_UID_LABEL: meta["uid"],
               CONTAINER_NAME_LABEL: spec["name"]}
     annotations = {HASH_ANNOTATION: spec_hash(spec), RESTART_COUNT_ANNOTATION: str(attempt),
-                   CONTAINER_TYPE_ANNOTATION: kind}
-    return ContainerConfig(spec["name"], spec.get("image", ""), attempt, list(spec.get("command") or ()),
-                           list(spec.get("args") or ()), labels, annotations, envs, spec.get("workingDir") or "",
-                           linux_resources(spec))
+                   CONTAINER_TYPE_ANNOTATION: kind, **termination_message.annotations(spec)}
+    command, args = command_and_args(list(spec.get("command") or ()), list(spec.get("args") or ()), envs)
+    return ContainerConfig(spec["name"], spec.get("image", ""), attempt, command, args, labels, annotations, envs,
+                           spec.get("workingDir") or "", linux_resources(spec), mounts, security)

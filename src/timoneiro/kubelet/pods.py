@@ -23,6 +23,7 @@ from timoneiro.kubelet.admission import Usage, admit
 from timoneiro.kubelet.backoff import Backoff
 from timoneiro.kubelet.container_env import ContainerEnv
 from timoneiro.kubelet.containers import RuntimePod
+from timoneiro.kubelet.image_credentials import PullSecrets
 from timoneiro.kubelet.image_manager import ImageManager
 from timoneiro.kubelet.pleg import PLEG
 from timoneiro.kubelet.pod_conditions import foreign
@@ -33,6 +34,7 @@ from timoneiro.kubelet.probes import ProbeManager
 from timoneiro.kubelet.runtime.base import Runtime
 from timoneiro.kubelet.settings import KubeletSettings
 from timoneiro.kubelet.status_manager import StatusManager
+from timoneiro.kubelet.volumes.manager import VolumeManager
 
 log = logging.getLogger("timoneiro.kubelet.pods")
 UID_INDEX = "uid"
@@ -55,15 +57,19 @@ class PodLifecycle:
     def __init__(self, client: Client, node_name: str, runtime: Runtime, settings: KubeletSettings,
                  node: Callable[[], dict], host_ip: str, recorder: EventRecorder) -> None:
         self.node = node  # the Node as last read: allocatable, labels, taints for admission
+        self.node_name = node_name
+        self.runtime = runtime
         self.recorder = recorder
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}",
                                  indexers={UID_INDEX: by_field("metadata.uid")})
         self.status = StatusManager(client, self.api_pod, writers=settings.status_writers,
                                     retry_initial=settings.retry_initial, retry_max=settings.retry_max)
         self.probes = ProbeManager(runtime, self.api_pod, self.changed, recorder)
-        self.images = ImageManager(runtime, recorder, Backoff(settings.backoff_initial, settings.backoff_max))
+        self.images = ImageManager(runtime, recorder, Backoff(settings.backoff_initial, settings.backoff_max),
+                                   PullSecrets(client, recorder))
+        self.volumes = VolumeManager(client, runtime.pods_dir, node, settings.volume_resync_period)
         self.syncer = PodSyncer(runtime, Backoff(settings.backoff_initial, settings.backoff_max), self.probes,
-                                self.images, recorder, ContainerEnv(client, host_ip, node))
+                                self.images, recorder, ContainerEnv(client, host_ip, node), self.volumes)
         self.workers = PodWorkers(self.sync, retry_initial=settings.retry_initial, retry_max=settings.retry_max)
         self.pleg = PLEG(runtime, self.changed, relist_period=settings.relist_period,
                          evented_relist_period=settings.evented_relist_period)
@@ -72,6 +78,17 @@ class PodLifecycle:
         self.usage = Usage()  # what the admitted pods that are not finished take from the node
         self.informer.add_handler(on_add=lambda pod: self.changed(_uid(pod)), on_update=self._updated,
                                   on_delete=lambda pod: self.changed(_uid(pod)))
+
+    # what the kubelet's API serves (kubelet.server.app.Host)
+
+    def pod(self, namespace: str, name: str) -> dict | None:
+        return self.informer.store.get(f"{namespace}/{name}")
+
+    def pods(self) -> list[dict]:
+        return self.informer.store.list()
+
+    def pod_status(self, pod: dict) -> dict:
+        return self._previous(pod)
 
     def api_pod(self, uid: str) -> dict | None:
         found = self.informer.store.by_index(UID_INDEX, uid)
@@ -92,8 +109,10 @@ class PodLifecycle:
         await self.informer.wait_for_sync()
 
     def loops(self) -> list[Coroutine[None, None, None]]:
-        """What runs in the background until cancelled: the status writers and the PLEG."""
-        return [self.status.run(), self.pleg.run()]
+        """What runs in the background until cancelled: the status writers, the PLEG and the volumes'
+        resync."""
+        return [self.status.run(), self.pleg.run(),
+                self.volumes.run(self.changed, lambda uid: self.api_pod(uid) is not None)]
 
     async def stop(self) -> None:
         await self.workers.stop()

@@ -4,7 +4,8 @@ Probes run through the runtime (the simulated one answers from pod annotations).
 does, a readiness result starts as failure, liveness as success, startup as unknown; a result flips after
 successThreshold successes or failureThreshold failures in a row; readiness and liveness wait for the
 startup probe; a failed liveness or startup probe stops its worker until the container is replaced.
-Every failed probe is told in an Unhealthy event about its container ("Liveness probe failed: ...").
+Every failed probe is told in an Unhealthy event about its container, with what the probe printed or why it
+failed ("Liveness probe failed: HTTP probe failed with statuscode: 500").
 A worker is a timer, not a task, so idle probes cost nothing but their record.
 """
 
@@ -26,6 +27,7 @@ log = logging.getLogger("timoneiro.kubelet.probes")
 READINESS, LIVENESS, STARTUP = "readiness", "liveness", "startup"
 FIELDS = {READINESS: "readinessProbe", LIVENESS: "livenessProbe", STARTUP: "startupProbe"}
 _INITIAL = {READINESS: False, LIVENESS: True, STARTUP: None}
+RUNTIME_SLACK = 5.0  # seconds past a probe's timeoutSeconds before the kubelet gives up on the runtime
 
 
 @dataclass
@@ -144,14 +146,13 @@ class ProbeManager:
         if worker.kind != STARTUP and startup is not None and startup.result is not True:
             self._schedule(worker, period)  # not started yet
             return
-        output = ""
-        try:
-            timeout = float(worker.probe.get("timeoutSeconds") or 1)
-            ok = await asyncio.wait_for(self.runtime.probe(worker.kind, worker.probe, pod, worker.container,
-                                                           worker.container_id), timeout)
+        timeout = float(worker.probe.get("timeoutSeconds") or 1)
+        try:  # the runtime times its probes out itself, and says so; this is only in case it hangs
+            ok, output = await asyncio.wait_for(self.runtime.probe(
+                worker.kind, worker.probe, pod, worker.container, worker.container_id), timeout + RUNTIME_SLACK)
         except Exception as e:  # a probe that cannot run, or times out, counts as failed
             log.debug("%s probe of %s failed to run: %s", worker.kind, worker.container, e)
-            ok, output = False, str(e)
+            ok, output = False, str(e) or f"probe timed out after {timeout:g}s"
         if self._workers.get((worker.container_id, worker.kind)) is not worker:
             return
         if not ok:

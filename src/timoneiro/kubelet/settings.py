@@ -14,6 +14,9 @@ class KubeletSettings:
     node_lease_duration_seconds: int = 40  # renewed every quarter of this
     relist_period: float = 1.0  # PLEG relist of a runtime without container events
     evented_relist_period: float = 300.0  # ... and of one with them (upstream's evented PLEG)
+    # upstream's syncFrequency: how often a running pod's volumes made from the API (configMap, secret,
+    # downwardAPI, projected) are written again, so that updates and fresh tokens reach its containers
+    volume_resync_period: float = 60.0
     backoff_initial: float = 10.0  # container restart back-off: doubles from this
     backoff_max: float = 300.0  # up to this; reset after a container ran 2 * this without failing
     status_writers: int = 4  # pod status writes in flight at once

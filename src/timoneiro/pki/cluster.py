@@ -170,6 +170,15 @@ class ClusterPKI:
         self.write_kubeconfig(path, server, *node_user(node))
         return self.config(os.path.join("kubelets", f"{node}.conf"))
 
+    def kubelet_serving(self, node: str, ips: tuple[str, ...]) -> tuple[str, str]:
+        """A serving certificate for node's kubelet, signed by the cluster CA as the kubernetes.io/kubelet-
+        serving signer signs one (system:node:NODE, the node's name and addresses): the paths of its
+        certificate and key (kubelets/NODE-serving.crt and .key), made anew each time."""
+        directory = os.path.join(self.data_dir, "kubelets")
+        certs.save(certs.issue(self.ca, *node_user(node), server=True, dns=(node,), ips=ips), directory,
+                   f"{node}-serving")
+        return os.path.join(directory, f"{node}-serving.crt"), os.path.join(directory, f"{node}-serving.key")
+
     def user_config(self, server: str, cn: str, orgs: tuple[str, ...] = (), **validity) -> ClientConfig:
         """A ClientConfig with a fresh client certificate for any identity (tests, `kubeadm kubeconfig user`)."""
         pair = certs.issue(self.ca, cn, orgs, client=True, **validity)

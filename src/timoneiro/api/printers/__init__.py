@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from timoneiro.api.printers import (
+    apiregistration,
     autoscaling,
     batch,
     certificates,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 BUILTIN: dict[tuple[str, str], Printer] = {
     key: printer
     for module in (pods, workloads, batch, network, config, cluster, events, storage, rbac, autoscaling,
-                   certificates)
+                   certificates, apiregistration)
     for key, printer in module.PRINTERS.items()
 }
 

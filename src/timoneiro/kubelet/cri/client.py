@@ -130,6 +130,10 @@ class CriClient:
     async def list_container_stats(self, filter: api.ContainerStatsFilter | None = None) -> list[api.ContainerStats]:
         return list((await self._call("ListContainerStats", api.ListContainerStatsRequest(filter=filter))).stats)
 
+    async def list_pod_sandbox_stats(self, filter: api.PodSandboxStatsFilter | None = None
+                                     ) -> list[api.PodSandboxStats]:
+        return list((await self._call("ListPodSandboxStats", api.ListPodSandboxStatsRequest(filter=filter))).stats)
+
     # images
 
     async def pull_image(self, image: str, auth: api.AuthConfig | None = None,

@@ -3,7 +3,8 @@ all under one data dir, so that nodes (and test runs) sit side by side on one ma
 
 stop() leaves nothing behind: it removes every pod through the CRI (containers, network namespaces, IP
 leases), stops the daemon, then sweeps what a crash could leave (the shims it started, processes in its
-cgroups, mounts under its dirs), deletes the pod bridge and the cgroup parent.
+cgroups, mounts under its dirs), deletes the pod bridge and the cgroup parent, and portmap's shared
+iptables chains if no pod on the host forwards a port any more.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from timoneiro.kubelet.cri import cgroups
+from timoneiro.kubelet.cri import cgroups, portmap_chains
 from timoneiro.kubelet.cri.client import CriClient
 from timoneiro.kubelet.cri.containerd_config import (
     NAMESPACE,
@@ -29,6 +30,7 @@ from timoneiro.kubelet.cri.containerd_config import (
     config_toml,
     hosts_toml,
 )
+from timoneiro.kubelet.mounts import mounts_under
 from timoneiro.kubelet.runtime.cri import CriRuntime
 
 log = logging.getLogger("timoneiro.kubelet.cri.containerd")
@@ -138,11 +140,12 @@ class Containerd:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         cgroups.kill_and_remove(self.cgroup_parent)
-        for mount in reversed(_mounts_under(self.layout.data_dir)):
+        for mount in reversed(mounts_under(self.layout.data_dir)):
             log.warning("unmounting %s left by containerd", mount)
             subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
         if Path(f"/sys/class/net/{self.layout.bridge}").exists():
             subprocess.run(["ip", "link", "delete", self.layout.bridge], check=False, capture_output=True)
+        portmap_chains.remove_if_unused()
         for conf in self.layout.cni_conf_dir.glob("*"):  # rendered for the next pod CIDR on the next start
             conf.unlink()
 
@@ -194,15 +197,3 @@ async def _terminate(pid: int, timeout: float) -> None:
 
 def _flag(argv: list[bytes], name: bytes) -> bytes | None:
     return argv[argv.index(name) + 1] if name in argv[:-1] else None
-
-
-def _mounts_under(directory: Path) -> list[str]:
-    """Mount points at or below directory, in the order they were mounted."""
-    prefix = str(directory).rstrip("/") + "/"
-    found = []
-    with open("/proc/self/mountinfo") as mountinfo:
-        for line in mountinfo:
-            point = line.split()[4].encode().decode("unicode_escape")
-            if point.startswith(prefix):
-                found.append(point)
-    return found

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 CHUNK = 64 * 1024
 POLL = 0.1  # seconds between reads of a followed log
 RECHECK = 1.0  # seconds between asking whether a followed container still runs
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
 
 
 @dataclass
@@ -26,6 +29,15 @@ class LogRecord:
     stream: str  # stdout or stderr
     partial: bool
     message: bytes
+
+    @property
+    def seconds(self) -> float:
+        """The time it was written, in seconds since the epoch (to the microsecond)."""
+        found = _RFC3339.match(self.timestamp)
+        if found is None:
+            return 0.0
+        zone = "+00:00" if found[3] in ("Z", "z") else found[3]
+        return datetime.fromisoformat(found[1] + (found[2] or "")[:7] + zone).timestamp()
 
     @property
     def text(self) -> bytes:

@@ -7,12 +7,16 @@ uid, a container's name) and counts restarts in the container's attempt number, 
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from timoneiro.kubelet.runtime.image_names import normalize_image
+from timoneiro.kubelet.stats.host import host_usage
+from timoneiro.kubelet.stats.usage import PodStats, Usage
 
 # labels the kubelet puts on what it creates, as upstream's kuberuntime labels them
 POD_NAME_LABEL = "io.kubernetes.pod.name"
@@ -51,6 +55,43 @@ class ContainerResources:
 
 
 @dataclass
+class Mount:
+    """A host path bind-mounted into a container (a volume, or a file of the kubelet's)."""
+
+    container_path: str
+    host_path: str
+    read_only: bool = False
+
+
+@dataclass
+class SecurityContext:
+    """A container's Linux security settings, as the CRI's LinuxContainerSecurityContext has them: the
+    pod's and the container's merged, the user settled (None: the image's)."""
+
+    run_as_user: int | None = None
+    run_as_username: str = ""  # the image's user by name, when it has no uid
+    run_as_group: int | None = None
+    supplemental_groups: list[int] = field(default_factory=list)
+    read_only_root_filesystem: bool = False
+    privileged: bool = False
+    no_new_privileges: bool = False
+    add_capabilities: list[str] = field(default_factory=list)
+    drop_capabilities: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuthConfig:
+    """Credentials to pull an image with, as the CRI's AuthConfig (from an imagePullSecret)."""
+
+    username: str = ""
+    password: str = ""
+    auth: str = ""
+    server_address: str = ""
+    identity_token: str = ""
+    registry_token: str = ""
+
+
+@dataclass
 class PodSandboxConfig:
     name: str
     namespace: str
@@ -61,6 +102,7 @@ class PodSandboxConfig:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)  # the pod's annotations
     port_mappings: list[PortMapping] = field(default_factory=list)
+    privileged: bool = False  # a container of the pod is privileged: so must its sandbox be
 
 
 @dataclass
@@ -85,6 +127,8 @@ class ContainerConfig:
     envs: list[tuple[str, str]] = field(default_factory=list)
     working_dir: str = ""
     resources: ContainerResources | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    security: SecurityContext | None = None
 
 
 @dataclass
@@ -104,6 +148,7 @@ class ContainerStatus:
     message: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    mounts: list[Mount] = field(default_factory=list)  # where the termination message file is, among others
 
 
 @dataclass
@@ -112,6 +157,8 @@ class Image:
     repo_tags: list[str]
     repo_digests: list[str]
     size: int
+    uid: int | None = None  # the user its config runs as, as a number ...
+    username: str = ""  # ... or a name (neither: root)
 
 
 @dataclass
@@ -121,6 +168,17 @@ class RuntimeStatus:
     runtime_ready: bool = True
     network_ready: bool = True
     message: str = ""
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Which standard streams an exec or attach session carries, and whether on a terminal (the CRI's
+    ExecRequest and AttachRequest flags; a terminal merges stderr into stdout)."""
+
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+    tty: bool = False
 
 
 class RuntimeFailure(Exception):
@@ -136,6 +194,9 @@ class Runtime(ABC):
     """One node's container runtime. Calls are made from the kubelet's event loop."""
 
     name = "runtime"  # the scheme of container ids: "containerd", "sim"
+    # where the kubelet keeps its pods' directories (their volumes: DIR/UID/volumes/...) for containers to
+    # mount; None for a runtime whose containers have no filesystem (the simulated one)
+    pods_dir: Path | None = None
 
     @abstractmethod
     async def version(self) -> str:
@@ -191,9 +252,10 @@ class Runtime(ABC):
     # images
 
     @abstractmethod
-    async def pull_image(self, image: str) -> str:
-        """Pull an image; answers its digested reference (the container status' imageID). A failed pull
-        raises RuntimeFailure, whose message the container shows with ErrImagePull."""
+    async def pull_image(self, image: str, credentials: list[AuthConfig] | None = None) -> str:
+        """Pull an image; answers its digested reference (the container status' imageID). With credentials
+        (the pod's pull secrets' for the image's registry) each is tried in turn, as kuberuntime does, else
+        none. A failed pull raises RuntimeFailure, whose message the container shows with ErrImagePull."""
 
     @abstractmethod
     async def list_images(self) -> list[Image]: ...
@@ -204,18 +266,48 @@ class Runtime(ABC):
         wanted = {image, normalize_image(image)}
         return next((i for i in await self.list_images() if wanted & {i.id, *i.repo_tags, *i.repo_digests}), None)
 
+    # stats, behind the kubelet's /stats/summary and /metrics/resource
+
+    async def pod_stats(self) -> list[PodStats]:
+        """The usage of every ready sandbox and its running containers (the CRI's ListPodSandboxStats)."""
+        raise NotImplementedError(f"{self.name} runtime reports no stats")
+
+    async def node_usage(self) -> Usage:
+        """The node's usage: the host's, since a node's kubelet runs on it (a local cluster's nodes share one
+        host, so each reports the same machine)."""
+        return await asyncio.to_thread(host_usage)
+
     # probes, and the streaming calls behind kubectl exec/logs/port-forward
 
     @abstractmethod
-    async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str) -> bool:
-        """Run one readiness, liveness or startup probe of a container: True if it succeeded."""
+    async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str
+                    ) -> tuple[bool, str]:
+        """Run one readiness, liveness or startup probe of a container: whether it succeeded, and its output
+        (what an exec probe printed, or why it failed), which the kubelet's Unhealthy event shows."""
+
+    async def run_hook(self, hook: dict, pod: dict, container: str, container_id: str) -> str | None:
+        """Run a postStart or preStop handler (exec, httpGet or sleep) of a running container: None if it
+        succeeded, else why not, as upstream's handler runner says it. A runtime whose containers run no
+        process has nothing to run a hook in."""
+        return None
 
     async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> tuple[int, bytes, bytes]:
         raise NotImplementedError(f"{self.name} runtime does not run commands in containers")
 
-    def container_logs(self, container_id: str, *, follow: bool = False, tail: int | None = None
-                       ) -> AsyncIterator[bytes]:
+    def container_logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+                       since: float | None = None, timestamps: bool = False) -> AsyncIterator[bytes]:
+        """What the container wrote: its last `tail` lines, only those written at or after `since`
+        (seconds since the epoch), each after its RFC 3339 time if `timestamps`; on while it runs if
+        `follow`."""
         raise NotImplementedError(f"{self.name} runtime keeps no container logs")
+
+    async def exec_url(self, container_id: str, command: list[str], streams: StreamOptions) -> str:
+        """Where the runtime's streaming server runs `command` in the container (the CRI's Exec)."""
+        raise NotImplementedError(f"{self.name} runtime does not run commands in containers")
+
+    async def attach_url(self, container_id: str, streams: StreamOptions) -> str:
+        """Where the runtime's streaming server attaches to the container's own process (the CRI's Attach)."""
+        raise NotImplementedError(f"{self.name} runtime has no container processes to attach to")
 
     async def port_forward(self, sandbox_id: str, port: int) -> tuple[object, object]:
         raise NotImplementedError(f"{self.name} runtime does not forward ports")

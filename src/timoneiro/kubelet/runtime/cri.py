@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -19,31 +20,36 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
-import httpx
 from google.protobuf import json_format
 
+from timoneiro.kubelet import handlers
+from timoneiro.kubelet.containers import pod_full_name
 from timoneiro.kubelet.cri import api_pb2 as api
-from timoneiro.kubelet.cri import logs, netns
+from timoneiro.kubelet.cri import container_spec, logs, netns, stats
 from timoneiro.kubelet.cri.client import CriClient
 from timoneiro.kubelet.runtime.base import (
     POD_NAME_LABEL,
     POD_NAMESPACE_LABEL,
     POD_UID_LABEL,
+    AuthConfig,
     ContainerConfig,
     ContainerResources,
     ContainerState,
     ContainerStatus,
     Image,
+    Mount,
     PodSandboxConfig,
     PodSandboxStatus,
+    PodStats,
     Runtime,
     RuntimeFailure,
     RuntimeStatus,
+    StreamOptions,
 )
-from timoneiro.kubelet.runtime.image_names import normalize_image
+from timoneiro.kubelet.runtime.image_names import repository
 
 log = logging.getLogger("timoneiro.kubelet.runtime.cri")
-PROBE_USER_AGENT = "kube-probe/1.32"
+HOOK_HTTP_TIMEOUT = 10.0  # seconds an httpGet hook waits for an answer before it failed
 _STATES = {api.CONTAINER_CREATED: ContainerState.CREATED, api.CONTAINER_RUNNING: ContainerState.RUNNING,
            api.CONTAINER_EXITED: ContainerState.EXITED, api.CONTAINER_UNKNOWN: ContainerState.UNKNOWN}
 
@@ -84,6 +90,7 @@ class CriRuntime(Runtime):
     def __init__(self, socket_path: str, *, log_dir: Path, cgroup_parent: str = "") -> None:
         self.socket_path = socket_path
         self.log_dir = Path(log_dir)
+        self.pods_dir = self.log_dir  # pods' volumes in UID/, next to their logs in NAMESPACE_NAME_UID/
         self.cgroup_parent = "/" + cgroup_parent.strip("/") if cgroup_parent.strip("/") else ""
         self._client: CriClient | None = None
 
@@ -150,7 +157,8 @@ class CriRuntime(Runtime):
                                            host_port=p.host_port, host_ip=p.host_ip) for p in config.port_mappings],
             linux=api.LinuxPodSandboxConfig(
                 cgroup_parent=self.cgroup_parent,
-                security_context=api.LinuxSandboxSecurityContext(namespace_options=namespaces)))
+                security_context=api.LinuxSandboxSecurityContext(namespace_options=namespaces,
+                                                                 privileged=config.privileged)))
 
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
         with _failing_as("CreatePodSandboxError", full=True):
@@ -213,7 +221,9 @@ class CriRuntime(Runtime):
             image=api.ImageSpec(image=config.image), command=config.command, args=config.args,
             working_dir=config.working_dir, envs=[api.KeyValue(key=k, value=v) for k, v in config.envs],
             labels=config.labels, annotations=config.annotations, log_path=f"{config.name}/{config.attempt}.log",
-            linux=api.LinuxContainerConfig(resources=_resources(config.resources)))
+            mounts=container_spec.mounts(config.mounts),
+            linux=api.LinuxContainerConfig(resources=_resources(config.resources),
+                                           security_context=container_spec.security_context(config.security)))
         with _failing_as("CreateContainerError"):
             return await self.client.create_container(sandbox_id, request, sandbox_config)
 
@@ -253,17 +263,35 @@ class CriRuntime(Runtime):
         status = await self._container_status(container_id)
         return status is not None and status.state == api.CONTAINER_RUNNING
 
+    # stats
+
+    async def pod_stats(self) -> list[PodStats]:
+        with _failing_as("RuntimeError", full=True):
+            return await stats.pod_stats(self.client)
+
     # images
 
-    async def pull_image(self, image: str) -> str:
+    async def pull_image(self, image: str, credentials: list[AuthConfig] | None = None) -> str:
+        image_id = await self._pull(image, credentials or [])
         with _failing_as("ErrImagePull", full=True):
-            image_id = await self.client.pull_image(image)
             pulled = await self.client.image_status(image)
         if pulled is None or not pulled.repo_digests:
             return image_id
-        name = normalize_image(image).partition("@")[0]
-        repository = name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
-        return next((d for d in pulled.repo_digests if d.startswith(repository + "@")), pulled.repo_digests[0])
+        name = repository(image)
+        return next((d for d in pulled.repo_digests if d.startswith(name + "@")), pulled.repo_digests[0])
+
+    async def _pull(self, image: str, credentials: list[AuthConfig]) -> str:
+        """Pull without credentials if there are none, else with each in turn until one works; the errors of
+        all joined as upstream's aggregate error prints them ([a, b]) if none does."""
+        errors: list[str] = []
+        for credential in credentials or [None]:
+            auth = api.AuthConfig(**dataclasses.asdict(credential)) if credential is not None else None
+            try:
+                return await self.client.pull_image(image, auth)
+            except grpc.aio.AioRpcError as e:
+                errors.append(rpc_error(e))
+        unique = list(dict.fromkeys(errors))
+        raise RuntimeFailure("ErrImagePull", unique[0] if len(unique) == 1 else f"[{', '.join(unique)}]")
 
     async def list_images(self) -> list[Image]:
         with _failing_as("RuntimeError", full=True):
@@ -277,21 +305,63 @@ class CriRuntime(Runtime):
 
     # probes, commands, logs, ports
 
-    async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str) -> bool:
+    async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str
+                    ) -> tuple[bool, str]:
         timeout = float(probe.get("timeoutSeconds") or 1)
-        if "exec" in probe:
-            code, _, _ = await self.exec_sync(container_id, list((probe["exec"] or {}).get("command") or ()),
+        try:
+            if "exec" in probe:
+                return await self._exec_probe(container_id, list((probe["exec"] or {}).get("command") or ()),
                                               timeout)
-            return code == 0
-        if "httpGet" in probe or "tcpSocket" in probe:
-            action = probe.get("httpGet") or probe.get("tcpSocket") or {}
-            host = action.get("host") or await self._pod_ip(pod, container_id)
-            port = _port(action.get("port"), pod, container)
-            if "tcpSocket" in probe:
-                return await _tcp_probe(host, port, timeout)
-            return await _http_probe(action, host, port, timeout)
+            if "httpGet" in probe or "tcpSocket" in probe:
+                action = probe.get("httpGet") or probe.get("tcpSocket") or {}
+                host = action.get("host") or await self._pod_ip(pod, container_id)
+                port = handlers.resolve_port(action.get("port"), pod, container)
+                if "tcpSocket" in probe:
+                    return await handlers.tcp_connect(host, port, timeout)
+                return await handlers.http_get(action, host, port, timeout)
+        except (RuntimeFailure, handlers.HandlerError) as e:
+            return False, str(e)
         log.warning("%s probe of container %s: only exec, httpGet and tcpSocket probes run", kind, container)
-        return False
+        return False, "unknown probe action"
+
+    async def _exec_probe(self, container_id: str, command: list[str], timeout: float) -> tuple[bool, str]:
+        """The command's exit code decides; its output (stdout, then stderr) is the probe's."""
+        try:
+            code, stdout, stderr = await self.exec_sync(container_id, command, timeout)
+        except RuntimeFailure as e:
+            if "DeadlineExceeded" not in e.message:
+                raise
+            return False, f"command {json.dumps(' '.join(command))} timed out"
+        return code == 0, (stdout + stderr).decode(errors="replace")
+
+    async def run_hook(self, hook: dict, pod: dict, container: str, container_id: str) -> str | None:
+        where = f'for Container "{container}" in Pod "{pod_full_name(pod)}"'
+        if "exec" in hook:
+            command = list((hook["exec"] or {}).get("command") or ())
+            try:
+                code, stdout, stderr = await self.exec_sync(container_id, command, 0)
+            except RuntimeFailure as e:
+                code, stdout, stderr, error = -1, b"", b"", e.message
+            else:
+                error = f"command '{' '.join(command)}' exited with {code}: {stderr.decode(errors='replace')}"
+            if code == 0:
+                return None
+            output = json.dumps((stdout + stderr).decode(errors="replace"))
+            return (f"Exec lifecycle hook ([{' '.join(command)}]) {where} failed - error: {error}, "
+                    f"message: {output}")
+        if "httpGet" in hook:
+            action = hook["httpGet"] or {}
+            try:
+                host = action.get("host") or await self._pod_ip(pod, container_id)
+                port = handlers.resolve_port(action.get("port"), pod, container)
+                ok, error = await handlers.http_get(action, host, port, HOOK_HTTP_TIMEOUT, probe=False)
+            except (RuntimeFailure, handlers.HandlerError) as e:
+                ok, error = False, str(e)
+            return None if ok else f"HTTP lifecycle hook ({action.get('path', '')}) {where} failed - error: {error}"
+        if "sleep" in hook:
+            await asyncio.sleep(float((hook["sleep"] or {}).get("seconds") or 0))
+            return None
+        return f"Invalid handler: {json.dumps(hook)}"
 
     async def _pod_ip(self, pod: dict, container_id: str) -> str:
         """The pod's IP as its status has it, else as its sandbox reports it."""
@@ -309,8 +379,8 @@ class CriRuntime(Runtime):
             response = await self.client.exec_sync(container_id, command, math.ceil(timeout))
         return response.exit_code, response.stdout, response.stderr
 
-    async def container_logs(self, container_id: str, *, follow: bool = False, tail: int | None = None
-                             ) -> AsyncIterator[bytes]:
+    async def container_logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+                             since: float | None = None, timestamps: bool = False) -> AsyncIterator[bytes]:
         status = await self._container_status(container_id)
         if status is None:
             raise RuntimeFailure("ContainerNotFound", f"no container {container_id}")
@@ -318,7 +388,21 @@ class CriRuntime(Runtime):
             return
         async for record in logs.read(Path(status.log_path), tail=tail, follow=follow,
                                       running=lambda: self._running(container_id)):
-            yield record.text
+            if since is not None and record.seconds < since:
+                continue
+            yield record.timestamp.encode() + b" " + record.text if timestamps else record.text
+
+    async def exec_url(self, container_id: str, command: list[str], streams: StreamOptions) -> str:
+        request = api.ExecRequest(container_id=container_id, cmd=command, tty=streams.tty, stdin=streams.stdin,
+                                  stdout=streams.stdout, stderr=streams.stderr)
+        with _failing_as("ExecError", full=True):
+            return await self.client.exec(request)
+
+    async def attach_url(self, container_id: str, streams: StreamOptions) -> str:
+        request = api.AttachRequest(container_id=container_id, tty=streams.tty, stdin=streams.stdin,
+                                    stdout=streams.stdout, stderr=streams.stderr)
+        with _failing_as("AttachError", full=True):
+            return await self.client.attach(request)
 
     async def port_forward(self, sandbox_id: str, port: int) -> tuple[object, object]:
         with _failing_as("PortForwardError", full=True):
@@ -342,48 +426,9 @@ def _container(status: api.ContainerStatus, sandbox_id: str) -> ContainerStatus:
         status.id, sandbox_id, status.metadata.name, status.metadata.attempt, _STATES[status.state],
         status.image.image, status.image_ref, status.created_at / 1e9, _seconds(status.started_at),
         _seconds(status.finished_at), status.exit_code, status.reason, status.message, dict(status.labels),
-        dict(status.annotations))
-
-
-def _port(port: int | str | None, pod: dict, container: str) -> int:
-    """A probe's port: a number, or the name of one of the container's ports."""
-    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
-        return int(port)
-    for spec in (pod.get("spec") or {}).get("containers") or ():
-        if spec.get("name") == container:
-            for declared in spec.get("ports") or ():
-                if declared.get("name") == port:
-                    return int(declared["containerPort"])
-    raise RuntimeFailure("ProbeError", f"container {container} has no port named {port!r}")
-
-
-async def _tcp_probe(host: str, port: int, timeout: float) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
-async def _http_probe(action: dict, host: str, port: int, timeout: float) -> bool:
-    """Success is a status from 200 to 399, as upstream's prober counts it; certificates are not checked."""
-    scheme = (action.get("scheme") or "HTTP").lower()
-    path = action.get("path") or "/"
-    if not path.startswith("/"):
-        path = "/" + path
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    headers = {"User-Agent": PROBE_USER_AGENT, "Accept": "*/*"}
-    headers.update({h["name"]: h.get("value", "") for h in action.get("httpHeaders") or () if h.get("name")})
-    async with httpx.AsyncClient(verify=False, timeout=timeout, follow_redirects=True, trust_env=False) as client:
-        try:
-            response = await client.get(f"{scheme}://{netloc}{path}", headers=headers)
-        except httpx.HTTPError:
-            return False
-    return 200 <= response.status_code < 400
+        dict(status.annotations), [Mount(m.container_path, m.host_path, m.readonly) for m in status.mounts])
 
 
 def _image(image) -> Image:
-    return Image(image.id, list(image.repo_tags), list(image.repo_digests), image.size)
+    return Image(image.id, list(image.repo_tags), list(image.repo_digests), image.size,
+                 image.uid.value if image.HasField("uid") else None, image.username)

@@ -12,3 +12,9 @@ def normalize_image(image: str) -> str:
     if not at and ":" not in name.rpartition("/")[2]:
         name += ":latest"
     return f"{name}@{digest}" if at else name
+
+
+def repository(image: str) -> str:
+    """The image's repository in full, without tag or digest: nginx:1.0 -> docker.io/library/nginx."""
+    name = normalize_image(image).partition("@")[0]
+    return name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name

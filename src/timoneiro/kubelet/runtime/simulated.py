@@ -7,6 +7,10 @@ wins over `NAME`; pod-wide ones do not apply to init containers, which otherwise
   sim.timoneiro.io/run-seconds: "2"    the containers exit after running this long (code 0 unless exit-code)
   sim.timoneiro.io/stop-seconds: "5"   on a stop, they take this long to go (killed, 137, at the grace period)
   sim.timoneiro.io/readiness: fail     the containers' readiness probes fail (likewise liveness, startup)
+  sim.timoneiro.io/cpu-usage: "250m"   while running, each container uses this much cpu (as KWOK's
+  sim.timoneiro.io/memory-usage: 64Mi  ResourceUsage does), and this much memory; both 0 by default, fixed
+                                       when the pod's sandbox is made. Pods report their containers' sum,
+                                       the node its pods' (kubectl top, the kubelet's stats)
 
 Containers start start_latency seconds after they are asked to (0 by default). Images are pulled at once,
 except those the registry does not have, whose pulls fail as containerd's do (the kubelet then shows
@@ -28,12 +32,15 @@ import hashlib
 import ipaddress
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from timoneiro import __version__
+from timoneiro.api import quantity
 from timoneiro.kubelet.runtime.base import (
     CONTAINER_TYPE_ANNOTATION,
+    AuthConfig,
     ContainerConfig,
     ContainerState,
     ContainerStatus,
@@ -45,6 +52,7 @@ from timoneiro.kubelet.runtime.base import (
     RuntimeStatus,
 )
 from timoneiro.kubelet.runtime.image_names import normalize_image
+from timoneiro.kubelet.stats.usage import ContainerStats, PodStats, Usage
 
 PREFIX = "sim.timoneiro.io/"
 KILLED = 137  # 128 + SIGKILL
@@ -53,6 +61,7 @@ NETWORK_NOT_READY = ("NetworkReady=false reason:NetworkPluginNotReady message:Ne
                      "cni plugin not initialized")
 
 _ids = itertools.count(1)
+ZERO = quantity.Quantity(Fraction(0))
 
 
 def setting(annotations: dict[str, str], name: str, container: str, *, pod_wide: bool = True) -> str | None:
@@ -75,6 +84,14 @@ def _code(text: str | None) -> int | None:
         return int(text) if text is not None else None
     except ValueError:
         return None
+
+
+def _quantity(text: str | None) -> quantity.Quantity:
+    """A usage annotation's quantity; none (or one that is not a quantity) is 0."""
+    try:
+        return max(quantity.parse(text), ZERO) if text is not None else ZERO
+    except quantity.QuantityError:
+        return ZERO
 
 
 def _repository(reference: str) -> str:
@@ -101,6 +118,8 @@ class _Behaviour:
     run_seconds: float | None  # None: runs until stopped
     exit_code: int
     stop_seconds: float
+    nano_cores: int = 0  # cpu used while running, in billionths of a core
+    memory_bytes: int = 0
 
     @classmethod
     def of(cls, sandbox: PodSandboxConfig, config: ContainerConfig) -> _Behaviour:
@@ -113,7 +132,9 @@ class _Behaviour:
         if code is not None and run is None:
             run = 0.0
         stop = _seconds(setting(notes, "stop-seconds", name)) or 0.0
-        return cls(run, code or 0, stop)
+        cpu = _quantity(setting(notes, "cpu-usage", name, pod_wide=not init))
+        memory = _quantity(setting(notes, "memory-usage", name, pod_wide=not init))
+        return cls(run, code or 0, stop, cpu.scaled(-9), memory.int_value())
 
 
 @dataclass
@@ -252,9 +273,38 @@ class SimulatedRuntime(Runtime):
         sandbox = self._sandboxes.get(sandbox_id)
         return [self._containers[c] for c in sandbox.containers] if sandbox else []
 
+    # stats
+
+    async def pod_stats(self) -> list[PodStats]:
+        """Each ready sandbox's running containers, using what their annotations say; cpu counted over the
+        time each has run (up to now in whole milliseconds, the precision of the times metrics carry)."""
+        now = round(time.time(), 3)
+        pods = []
+        for sandbox_id, sandbox in self._sandboxes.items():
+            if not sandbox.status.ready:
+                continue
+            containers = [self._container_stats(self._containers[c], now) for c in sandbox.containers
+                          if self._containers[c].state == ContainerState.RUNNING]
+            config = sandbox.status.config
+            pods.append(PodStats(sandbox_id, config.name, config.namespace, config.uid, sandbox.status.created_at,
+                                 _sum(now, (c.usage for c in containers)), containers))
+        return pods
+
+    async def node_usage(self) -> Usage:
+        """A simulated node uses what its pods do, and nothing of its own."""
+        return _sum(time.time(), (pod.usage for pod in await self.pod_stats()))
+
+    def _container_stats(self, container: ContainerStatus, now: float) -> ContainerStats:
+        behaviour = self._behaviour[container.id]
+        started = container.started_at or now
+        cpu = int(behaviour.nano_cores * max(0.0, now - started))
+        memory = behaviour.memory_bytes
+        return ContainerStats(container.name, container.id, container.started_at,
+                              Usage(now, cpu, memory, memory, memory))
+
     # images
 
-    async def pull_image(self, image: str) -> str:
+    async def pull_image(self, image: str, credentials: list[AuthConfig] | None = None) -> str:
         reference = normalize_image(image)
         failure = self._pull_failure(reference)
         if failure:
@@ -286,9 +336,18 @@ class SimulatedRuntime(Runtime):
         return (f'rpc error: code = {code} desc = failed to pull and unpack image "{reference}": '
                 f'failed to resolve reference "{reference}": {cause}')
 
-    async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str) -> bool:
+    async def probe(self, kind: str, probe: dict, pod: dict, container: str, container_id: str
+                    ) -> tuple[bool, str]:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        return setting(annotations, kind, container) != "fail"
+        return setting(annotations, kind, container) != "fail", ""
+
+    async def container_logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+                             since: float | None = None, timestamps: bool = False) -> AsyncIterator[bytes]:
+        """A simulated container writes nothing: its log is empty, as a KWOK pod's is (exec and attach stay
+        refused: there is no process to run a command beside or to attach to)."""
+        self._container(container_id)  # one that does not exist says so
+        for line in ():
+            yield line
 
     # the records
 
@@ -335,6 +394,16 @@ class SimulatedRuntime(Runtime):
                 self._ips_in_use.add(ip)
                 return ip
         raise RuntimeFailure("CreatePodSandboxError", f"no free address left in {self._network}")
+
+
+def _sum(now: float, usages: Iterable[Usage]) -> Usage:
+    cpu = working_set = usage = rss = 0
+    for one in usages:
+        cpu += one.cpu_core_nanoseconds
+        working_set += one.memory_working_set_bytes
+        usage += one.memory_usage_bytes
+        rss += one.memory_rss_bytes
+    return Usage(now, cpu, working_set, usage, rss)
 
 
 def _new_id() -> str:

@@ -1,0 +1,1 @@
+"""The streaming protocols of kubectl exec, attach and port-forward: WebSocket channels and SPDY."""
