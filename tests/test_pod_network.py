@@ -32,25 +32,36 @@ def test_clusters_at_once_get_networks_clear_of_routes_and_of_each_other(tmp_pat
     assert (tmp_path / "a" / "pod-network").read_text() == "10.244.0.0/16\n"
 
 
-def test_a_cluster_keeps_its_network_and_a_stale_claim_is_no_obstacle(tmp_path, claims):
+def test_a_stopped_cluster_keeps_its_network_while_others_start(tmp_path, claims):
     data = str(tmp_path / "a")
-    assert pod_network.claim(data, pid=_dead_pid(), claims=claims) == "10.244.0.0/16"
-    # its process died without releasing: another cluster may take the network, and it keeps it after a restart
-    assert pod_network.claim(str(tmp_path / "b"), pid=1, claims=claims) == "10.244.0.0/16"
-    with pytest.raises(pod_network.PodNetworkTaken, match=r"pod network 10.244.0.0/16 is in use by another "
-                                                          r"running cluster \(process 1\)"):
-        pod_network.claim(data, claims=claims)
-    pod_network.release(str(tmp_path / "b"), pid=1, claims=claims)
+    assert pod_network.claim(data, pid=_dead_pid(), claims=claims) == "10.244.0.0/16"  # died without releasing
+    assert pod_network.claim(str(tmp_path / "b"), pid=1, claims=claims) == "10.246.0.0/16"
     assert pod_network.claim(data, claims=claims) == "10.244.0.0/16"
+    pod_network.release(data, claims=claims)
+    assert pod_network.claim(str(tmp_path / "c"), claims=claims) == "10.247.0.0/16"  # still a's, stopped
 
 
-def test_release_gives_back_only_ones_own_claim(tmp_path, claims):
-    data = str(tmp_path / "a")
-    pod_network.claim(data, pid=1, claims=claims)
-    pod_network.release(data, claims=claims)  # this process holds no claim on it
-    assert pod_network.claim(str(tmp_path / "b"), claims=claims) == "10.246.0.0/16"
-    pod_network.release(data, pid=1, claims=claims)
-    assert pod_network.claim(str(tmp_path / "c"), claims=claims) == "10.244.0.0/16"
+def test_a_stopped_clusters_network_is_lent_only_when_none_is_free(tmp_path, claims, monkeypatch):
+    monkeypatch.setattr(pod_network, "CANDIDATES", pod_network.CANDIDATES[:3])  # 10.245/16 is routed
+    stopped, running = str(tmp_path / "a"), str(tmp_path / "b")
+    pod_network.claim(stopped, claims=claims)
+    pod_network.release(stopped, claims=claims)
+    pod_network.claim(running, pid=1, claims=claims)
+    assert pod_network.claim(str(tmp_path / "c"), claims=claims) == "10.244.0.0/16"  # lent
+    with pytest.raises(pod_network.PodNetworkTaken, match=r"pod network 10.244.0.0/16 is in use by another "
+                                                          r"running cluster \(process \d+, .*/c\)"):
+        pod_network.claim(stopped, claims=claims)
+    with pytest.raises(pod_network.PodNetworkTaken, match="no pod network is free"):
+        pod_network.claim(str(tmp_path / "d"), pid=1, claims=claims)
+
+
+def test_a_deleted_data_dir_gives_its_network_back(tmp_path, claims):
+    gone = tmp_path / "a"
+    pod_network.claim(str(gone), claims=claims)
+    pod_network.release(str(gone), claims=claims)
+    (gone / "pod-network").unlink()
+    gone.rmdir()
+    assert pod_network.claim(str(tmp_path / "b"), claims=claims) == "10.244.0.0/16"
 
 
 def test_host_routes_are_read_from_the_kernel():

@@ -44,7 +44,10 @@ class User:
         proc = subprocess.run([sys.executable, "-m", "timoneiro", *args, "--data-dir", str(self.data)],
                               capture_output=True, text=True, env=self.env, cwd=self.home, timeout=120)
         if ok and proc.returncode != 0:
-            raise AssertionError(f"timoneiro {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+            log = self.data / "cluster.log"
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
+            raise AssertionError(f"timoneiro {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+                                 f"\nthe end of cluster.log:\n{tail}")
         return proc
 
     def kubectl(self, *args: str) -> str:
