@@ -11,9 +11,10 @@ import pytest
 
 from timoneiro.apiserver.server import ServerThread
 from timoneiro.client import Client
+from timoneiro.client.informer import InformerFactory
 from timoneiro.client.resources import EVENTS, NODES
 from timoneiro.controllers.manager import ControllerManager
-from timoneiro.controllers.nodeipam import CIDRSet
+from timoneiro.controllers.nodeipam import CIDRSet, NodeIpamController
 
 
 def test_ranges_go_round_robin_and_come_back():
@@ -95,3 +96,19 @@ async def _event(client: Client, name: str) -> dict | None:
     return next((e for e in (await client.list_all(EVENTS, "default"))["items"]
                  if e["involvedObject"].get("name") == name and e["reason"] == "CIDRNotAvailable"), None)
 
+
+
+async def test_a_node_is_given_one_range_while_the_cache_has_yet_to_see_it(server):
+    """A second sync of a node before the informer sees the range it was given gives it no other (which the
+    API server would refuse: a node's podCIDR changes only from empty), as upstream's nodesInProcessing."""
+    async with Client(server.admin) as client:
+        await client.create(NODES, node("n1"))
+        informers = InformerFactory(client)
+        controller = NodeIpamController(client, informers, cluster_cidr="10.244.0.0/16")
+        informers.start()
+        assert await informers.wait_for_sync(10)
+        await informers.stop()  # the cache keeps n1 without a range from here on
+        await controller.sync("n1")
+        await controller.sync("n1")
+        assert (await ranges(client))["n1"] == ["10.244.0.0/24"]
+        assert controller.cidrs.allocate() == "10.244.1.0/24"  # nothing was taken and left

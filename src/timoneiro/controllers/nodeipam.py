@@ -75,6 +75,7 @@ class NodeIpamController(Controller):
         super().__init__(client, informers)
         self.cidrs = CIDRSet(cluster_cidr, mask_size)
         self.given: dict[str, str] = {}  # node name -> the range it holds, to free it when the node goes
+        self._patched: dict[str, str] = {}  # node name -> the uid of the node this controller gave a range
         self.events = EventRecorder(client, "cidrAllocator")
         self.nodes = self.follow(informers.informer(NODES))
 
@@ -100,11 +101,14 @@ class NodeIpamController(Controller):
     async def sync(self, key: str) -> None:
         node = self.nodes.store.get(key)
         if node is None:
+            self._patched.pop(key, None)
             if (held := self.given.pop(key, None)) is not None:
                 self.cidrs.release(held)
             return
         if node["metadata"].get("deletionTimestamp") or self._hold(node):
             return
+        if self._patched.get(key) == node["metadata"].get("uid"):
+            return  # given a range already: the cache has yet to see it (upstream's nodesInProcessing)
         cidr = self.cidrs.allocate()
         if cidr is None:
             self.events.normal({"kind": "Node", "name": key, "uid": node["metadata"].get("uid"), "apiVersion": "v1"},
@@ -118,4 +122,5 @@ class NodeIpamController(Controller):
                 raise
             return
         self.given[key] = cidr
+        self._patched[key] = node["metadata"].get("uid")
         log.info("node %s: pod range %s", key, cidr)
