@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
+from timoneiro.client.errors import ApiError
+
 log = logging.getLogger("timoneiro.client.workqueue")
 T = TypeVar("T", bound=Hashable)
 
@@ -210,6 +212,12 @@ async def run_worker(queue: WorkQueue[T], sync: Callable[[T], Awaitable[object]]
             return
         try:
             await sync(key)
+        except ApiError as e:
+            if e.code == 409:  # a write raced another: the next try reads the newer object
+                log.info("sync of %r: %s; will retry", key, e)
+            else:
+                log.exception("sync of %r failed; will retry", key)
+            queue.add_rate_limited(key)
         except Exception:
             log.exception("sync of %r failed; will retry", key)
             queue.add_rate_limited(key)
