@@ -161,6 +161,40 @@ async def test_exited_container_keeps_its_exit_code_reason_and_logs(cri_node: Cr
     await runtime.remove_pod_sandbox(sandbox)  # removing again is fine
 
 
+async def test_the_relists_lists_and_a_sandbox_another_runtime_ran(cri_node: CriNode, runtime: CriRuntime):
+    """list_all (the PLEG's two CRI lists, no status calls) tells what the statuses tell of ids, pods,
+    attempts, states and times; a runtime that did not run the sandbox (a restarted kubelet's) creates
+    containers in it with the config containerd kept: the pod's hostname, its log directory."""
+    image = cri_node.images.busybox
+    sandbox, [main] = await _run_pod(runtime, cri_node, "relisted", ContainerConfig(
+        "main", image, command=["sleep", "600"]))
+    full = await _wait_for(runtime, sandbox, main, ContainerState.RUNNING)
+    sandboxes, containers = await runtime.list_all()
+    [pod] = [s for s in await runtime.list_pod_sandboxes() if s.id == sandbox]
+    [listed] = [s for s in sandboxes if s.id == sandbox]
+    assert (listed.ready, listed.created_at, listed.config.uid, listed.config.name) == (
+        pod.ready, pod.created_at, pod.config.uid, "relisted")
+    [container] = [c for c in containers if c.id == main]
+    assert (container.sandbox_id, container.name, container.attempt, container.state, container.created_at,
+            container.labels) == (sandbox, "main", 0, ContainerState.RUNNING, full.created_at, full.labels)
+
+    restarted = cri_node.runtime()
+    try:
+        second = await restarted.create_container(sandbox, ContainerConfig(
+            "second", image, command=["sh", "-c", "echo $HOSTNAME; exec sleep 600"],
+            labels={CONTAINER_NAME_LABEL: "second"}))
+        await restarted.start_container(second)
+        assert await _wait_for_logs(restarted, second, 1) == b"relisted\n"
+        log_dir = cri_node.data_dir / "pods" / f"default_relisted_{pod.config.uid}"
+        assert (log_dir / "second" / "0.log").exists()
+    finally:
+        await restarted.close()
+    await runtime.stop_pod_sandbox(sandbox)
+    sandboxes, containers = await runtime.list_all()
+    assert [s.ready for s in sandboxes if s.id == sandbox] == [False]
+    assert {c.state for c in containers if c.sandbox_id == sandbox} == {ContainerState.EXITED}
+
+
 async def test_followed_logs_end_when_the_container_exits(cri_node: CriNode, runtime: CriRuntime):
     _, [counter] = await _run_pod(runtime, cri_node, "counter", ContainerConfig(
         "counter", cri_node.images.busybox, command=["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"]))

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from timoneiro.cli.options import add_cluster_options, add_topology_options, data_dir
+from timoneiro.cli.options import add_cluster_options, add_topology_options, data_dir, topology
 from timoneiro.cluster import pod_network
 from timoneiro.cluster.names import CONTAINERD, POD_NETWORK
 
@@ -32,28 +32,34 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cluster(args: argparse.Namespace) -> int:
+    from timoneiro.cluster.preflight import refusal
     from timoneiro.cluster.state import running_cluster
     from timoneiro.cluster.supervisor import run
 
     directory = data_dir(args)
+    nodes = topology(args, directory)
     if running := running_cluster(directory):
         print(f'ERROR: cluster "{args.name}" is already running at {running.url}', file=sys.stderr)
         return 1
+    if refused := refusal(nodes):
+        print(f"ERROR: {refused}", file=sys.stderr)
+        return 1
+    nodes.save(directory)  # for the next start
     webhook = args.authentication_token_webhook_config_file
     options = {"authentication_token_webhook_config_file": os.path.abspath(webhook)} if webhook else {}
     if args.service_cluster_ip_range:
         options["service_cluster_ip_range"] = args.service_cluster_ip_range
-    if args.cluster_cidr is not None or args.runtime != CONTAINERD:
-        return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
+    if args.cluster_cidr is not None or nodes.runtime != CONTAINERD:
+        return run(args.name, directory, nodes, args.port, args.notify_fd, args.kubeconfig, options,
                    args.eks_port if args.eks else None, POD_NETWORK if args.cluster_cidr is None
-                   else args.cluster_cidr or None, args.runtime)
+                   else args.cluster_cidr or None)
     try:
         cluster_cidr = pod_network.claim(directory)
     except pod_network.PodNetworkTaken as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
     try:
-        return run(args.name, directory, args.nodes, args.port, args.notify_fd, args.kubeconfig, options,
-                   args.eks_port if args.eks else None, cluster_cidr, args.runtime)
+        return run(args.name, directory, nodes, args.port, args.notify_fd, args.kubeconfig, options,
+                   args.eks_port if args.eks else None, cluster_cidr)
     finally:
         pod_network.release(directory)

@@ -10,6 +10,8 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
+from timoneiro.cluster.names import RUNTIMES, SIMULATED
+
 if TYPE_CHECKING:
     from timoneiro.eks.service import Eks
 
@@ -27,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--address", default=DEFAULT_ADDRESS,
                        help=f"HOST:PORT to listen on, plain HTTP (default {DEFAULT_ADDRESS})")
     serve.add_argument("--region", default="us-east-1", help="the region it serves (default us-east-1)")
+    serve.add_argument("--node-runtime", choices=RUNTIMES, default=SIMULATED,
+                       help="the container runtime of node groups' nodes: simulated (no processes, the default) "
+                            "or containerd (real containers, as root; pods get addresses of the node's subnet, "
+                            "as with the VPC CNI). A node group's label timoneiro.io/container-runtime chooses "
+                            "for its own nodes")
     serve.set_defaults(func=_serve)
 
     update = commands.add_parser("update-kubeconfig", help="write a kubeconfig context for a cluster whose "
@@ -92,16 +99,16 @@ def _serve(args: argparse.Namespace) -> int:
     directory = os.path.abspath(os.path.expanduser(args.data_dir))
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     try:
-        uvloop.run(_run(directory, host or "127.0.0.1", int(port), args.region))
+        uvloop.run(_run(directory, host or "127.0.0.1", int(port), args.region, args.node_runtime))
     except OSError as e:
         sys.exit(f"Error: cannot listen on {args.address}: {e.strerror or e}")
     return 0
 
 
-async def _run(directory: str, host: str, port: int, region: str) -> None:
+async def _run(directory: str, host: str, port: int, region: str, node_runtime: str) -> None:
     from timoneiro.eks.server import launch
 
-    eks, serving = await launch(directory, host, port, region)
+    eks, serving = await launch(directory, host, port, region, node_runtime=node_runtime)
     _announce(eks, directory)
     await serving
 

@@ -1,6 +1,6 @@
 """`timoneiro join HOST:PORT --token T --discovery-token-ca-cert-hash sha256:H`: make this process a node of
-a running cluster, as `kubeadm join` does (see cluster/join.py), and run its kubelet until SIGTERM or
-SIGINT stops it."""
+a running cluster, as `kubeadm join` does (see cluster/join.py), and run its kubelet (`--runtime
+containerd`: with a containerd of its own) until SIGTERM or SIGINT stops it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import argparse
 import os
 import socket
 import sys
+
+from timoneiro.cluster.names import RUNTIMES, SIMULATED
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--node-name", help="the node's name (default: this host's name)")
     parser.add_argument("--data-dir",
                         help="where the node keeps its kubeconfig (default ~/.timoneiro/nodes/NAME)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=SIMULATED,
+                        help="the node's container runtime: simulated (no processes, the default) or "
+                             "containerd (real containers: as root, a containerd of the node's own)")
+    parser.add_argument("--node-ip", default="127.0.0.1",
+                        help="the node's InternalIP, where its kubelet API listens and the API server reaches "
+                             "it (a loopback address; default 127.0.0.1)")
+    parser.add_argument("--kubelet-port", type=int, default=0,
+                        help="the kubelet API's port (default: any free one, told in the Node's status)")
     parser.set_defaults(func=_join)
 
 
@@ -33,7 +43,8 @@ def _join(args: argparse.Namespace) -> int:
 
     node = args.node_name or socket.gethostname().lower()
     directory = os.path.abspath(os.path.expanduser(args.data_dir or os.path.join("~/.timoneiro/nodes", node)))
-    options = JoinOptions(args.endpoint, args.token, args.ca_cert_hashes, node, directory)
+    options = JoinOptions(args.endpoint, args.token, args.ca_cert_hashes, node, directory, runtime=args.runtime,
+                          node_ip=args.node_ip, kubelet_port=args.kubelet_port)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     try:
         uvloop.run(_until_signalled(join(options, lambda line: print(line, flush=True))))

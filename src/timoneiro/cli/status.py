@@ -40,7 +40,10 @@ def _status(args: argparse.Namespace) -> int:
         out.print(f"Nodes: the API server did not answer: {e}")
         return 1
     out.print()
-    out.print(_table(nodes))
+    table = _table(nodes)
+    # as wide as it takes (names whole, as kubectl prints them, never cut)
+    out.width = max(out.width, out.measure(table, options=out.options.update(max_width=1000)).maximum)
+    out.print(table)
     return 0
 
 
@@ -59,7 +62,8 @@ def _nodes(directory: str) -> list[dict]:
 
 
 def _table(nodes: list[dict]) -> Table:
-    """The columns kubectl shows by default, from the server's own node printer."""
+    """The columns kubectl shows by default, and the container runtime (as `-o wide` does: a cluster's
+    nodes may run containerd and simulated ones), from the server's own node printer."""
     from datetime import UTC, datetime
 
     from rich.table import Table
@@ -67,7 +71,7 @@ def _table(nodes: list[dict]) -> Table:
     from timoneiro.api.printers.cluster import PRINTERS
 
     printer = PRINTERS[("", "Node")]
-    shown = [i for i, c in enumerate(printer.columns) if c["priority"] == 0]
+    shown = [i for i, c in enumerate(printer.columns) if c["priority"] == 0 or c["name"] == "Container-Runtime"]
     table = Table(box=None, pad_edge=False, padding=(0, 3, 0, 0), header_style="")
     for i in shown:
         table.add_column(printer.columns[i]["name"].upper())

@@ -9,10 +9,12 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from timoneiro.cli.console import console
-from timoneiro.cli.options import DEFAULT_NAME, add_cluster_options, add_topology_options, data_dir
+from timoneiro.cli.options import DEFAULT_NAME, add_cluster_options, add_topology_options, data_dir, topology
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from timoneiro.cluster.topology import Topology
 
 START_TIMEOUT = 300.0  # generous: on a loaded 2-core machine (a CI run) start-up can take a minute
 
@@ -34,17 +36,18 @@ def _up(args: argparse.Namespace) -> int:
     from timoneiro.cluster.state import log_path
 
     directory = data_dir(args)
-    refused = _refusal(args, directory)
+    nodes = topology(args, directory)
+    refused = _refusal(args, directory, nodes)
     if refused:
-        console(stderr=True).print(f"ERROR: failed to create cluster: {refused}")
+        console(stderr=True).print(f"ERROR: failed to create cluster: {refused}", markup=False)
         return 1
-    daemon, events = start_daemon(args.name, directory, args.nodes, args.port,
-                                  ["--runtime", args.runtime]
+    daemon, events = start_daemon(args.name, directory, nodes.nodes, args.port,
+                                  ["--runtime", nodes.runtime, "--simulated-nodes", str(nodes.simulated_nodes)]
                                   + (["--eks", "--eks-port", str(args.eks_port)] if args.eks else []))
     out = console(stderr=True)  # rich loads while the cluster starts
     out.print(f'Creating cluster "{args.name}" ...')
     try:
-        ready, eks_env = _follow(out, events, daemon, args.nodes, args.eks)
+        ready, eks_env = _follow(out, events, daemon, nodes, args.eks)
     except (StartFailed, KeyboardInterrupt) as e:
         abort_daemon(daemon, directory)
         if isinstance(e, KeyboardInterrupt):
@@ -74,11 +77,14 @@ def _print_join_command(out: Console, ready: str) -> None:
               f"{command} \\\n\t--discovery-token-ca-cert-hash {flags}", markup=False)
 
 
-def _refusal(args: argparse.Namespace, directory: str) -> str | None:
+def _refusal(args: argparse.Namespace, directory: str, nodes: Topology) -> str | None:
+    from timoneiro.cluster.preflight import refusal
     from timoneiro.cluster.state import running_cluster
 
     if running := running_cluster(directory):
         return f'cluster "{args.name}" is already running at {running.url}'
+    if refused := refusal(nodes):
+        return refused
     for port in (args.port, args.eks_port if args.eks else None):
         if port and _listened_on(port):
             return f"something listens on 127.0.0.1:{port}"
@@ -95,13 +101,16 @@ def _listened_on(port: int) -> bool:
     return True
 
 
-def _follow(out: Console, events: int, daemon: subprocess.Popen, nodes: int, eks: bool) -> tuple[str, str]:
+def _follow(out: Console, events: int, daemon: subprocess.Popen, topology: Topology,
+            eks: bool) -> tuple[str, str]:
     """Show kind-style steps as the cluster reports them (a spinner on the current one, ✓ once done), in
     order, until every node is Ready (and the EKS service listens, if asked for); the `ready` event's detail
     (the join command) and the `eks` event's (the file of the service's exports)."""
     from timoneiro.cluster.progress import read_events
 
-    boxes = " ".join("📦" * nodes)
+    boxes = " ".join("📦" * topology.nodes) + (f" + {topology.simulated_nodes} simulated"
+                                               if topology.simulated_nodes else "")
+    nodes = topology.nodes + topology.simulated_nodes
     steps = [("apiserver", "Starting storage and API server 🗄️"),
              ("control-plane", "Starting control-plane 🕹️"),
              ("ready", f"Starting nodes {boxes}")] + ([("eks", "Starting the EKS-compatible service ☁️")] if eks else [])

@@ -70,7 +70,7 @@ class Components:
             await self.runtimes.start()
             self.kubelets = {
                 node.name: Kubelet(self.pki.node_config(node.name, self.url), node.name, taints=node.taints,
-                                   runtime=self.runtimes.runtime(node.name), labels=self.runtimes.labels(),
+                                   runtime=self.runtimes.runtime(node.name), labels=self.runtimes.labels(node.name),
                                    wait_for_pod_cidr=self.cluster_cidr is not None,
                                    node_addresses=[{"type": "InternalIP", "address": KUBELET_ADDRESS},
                                                    {"type": "Hostname", "address": node.name}],

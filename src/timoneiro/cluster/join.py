@@ -8,7 +8,12 @@ the cluster CA's public key, as `kubeadm join` does it.
 2. TLS bootstrap: as the bootstrap token's user, refuse a name a Ready node has, ask for a client certificate
    for system:node:NAME (a CertificateSigningRequest the CSR approver approves and the signer signs), and
    write the node's kubeconfig with it (kubeadm leaves this step to the kubelet; here join does it).
-3. Run the node's kubelet with that kubeconfig until cancelled."""
+3. Run the node's kubelet with that kubeconfig until cancelled, on the simulated runtime or on a containerd
+   of the node's own (its registry and containerd under the node's data dir, as `timoneiro up --runtime
+   containerd` runs them for each of its nodes; its pod range from the cluster's node IPAM). Its API
+   listens on --node-ip (its InternalIP, loopback by default) with a serving certificate it asks the
+   cluster for, as upstream's kubelet with serverTLSBootstrap (kubelet/server/certificates.py), so that
+   the API server's logs, exec, attach and port-forward reach it."""
 
 from __future__ import annotations
 
@@ -21,25 +26,29 @@ from dataclasses import dataclass
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from timoneiro.client import ApiError, Client, ClientConfig, TransportError
 from timoneiro.client.kubeconfig import load_kubeconfig
 from timoneiro.client.resources import CONFIGMAPS, NODES
-from timoneiro.controllers.certificates import CSRS, approval, has_true_condition
+from timoneiro.cluster.names import SIMULATED, NodeSpec
+from timoneiro.cluster.node_runtimes import NodeRuntimes
 from timoneiro.files import write_private
 from timoneiro.kubelet import Kubelet
 from timoneiro.kubelet.node_status import is_ready
+from timoneiro.kubelet.server import Serving
 from timoneiro.pki import bootstrap_token as bt
 from timoneiro.pki import certs
 from timoneiro.pki import csr as csrs
 from timoneiro.pki.certs import KeyPair
 from timoneiro.pki.cluster import kubeconfig_yaml, node_user
+from timoneiro.pki.csr_requests import CertificateRequestError, request_certificate, request_name
 
 DISCOVERY_TIMEOUT = 300.0  # kubeadm's discovery timeout
 TLS_BOOTSTRAP_TIMEOUT = 240.0  # and how long it waits for the kubelet's TLS bootstrap
 RETRY = 0.5
 KUBECONFIG = "kubelet.conf"
+CLIENT_CA = "ca.crt"  # the kubelet's --client-ca-file: the CA discovery pinned
+CERT_DIR = "pki"  # the kubelet's --cert-dir: its serving certificate, asked for with a CSR
 JOINED = """
 This node has joined the cluster:
 * Certificate signing request was sent to apiserver and a response was received.
@@ -70,6 +79,9 @@ class JoinOptions:
     ca_cert_hashes: list[str]
     node_name: str
     data_dir: str
+    runtime: str = SIMULATED  # names.RUNTIMES
+    node_ip: str = "127.0.0.1"  # the kubelet's --node-ip: its InternalIP, where its API listens
+    kubelet_port: int = 0  # where its API listens (0: any free port, told in the Node's status)
 
 
 def pinned_hashes(values: list[str]) -> set[str]:
@@ -186,17 +198,6 @@ async def discover(endpoint: str, token_id: str, token_secret: str, pins: set[st
 # TLS bootstrap
 
 
-def request_name(key, subject_cn: str, orgs: tuple[str, ...], usages: list[str]) -> str:
-    """node-csr-DIGEST, as the kubelet names its requests: the same key and subject ask under one name."""
-    digest = hashes.Hash(hashes.SHA512_256())
-    encode = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=")  # noqa: E731
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    for part in (public, subject_cn.encode(), *(o.encode() for o in orgs), *(u.encode() for u in usages)):
-        digest.update(encode(part) + b"|")
-    return "node-csr-" + encode(digest.finalize()).decode()
-
-
 async def _refuse_ready_node(client: Client, node_name: str) -> None:
     try:
         node = await client.get(NODES, node_name)
@@ -216,53 +217,12 @@ async def _request_certificate(client: Client, node_name: str) -> KeyPair:
     key = certs.new_key()
     cn, orgs = node_user(node_name)
     usages = ["digital signature", "client auth"]  # an ECDSA key: no key encipherment
-    name = request_name(key, cn, orgs, usages)
-    request = base64.b64encode(csrs.new_request(key, cn, orgs)).decode()
-    body = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
-            "metadata": {"name": name},
-            "spec": {"request": request, "signerName": csrs.KUBELET_CLIENT_SIGNER, "usages": usages}}
     try:
-        await client.create(CSRS, body)
-    except ApiError as e:
-        if e.code != 409 or (await client.get(CSRS, name))["spec"].get("request") != request:
-            raise KubeletStartError(f"failed to create the certificate signing request: {e}") from None
-    pem = await _wait_for_certificate(client, name)
-    cert = x509.load_pem_x509_certificates(pem)[0]
-    if cert.public_key() != key.public_key():
-        raise KubeletStartError("the issued certificate does not match the key it was requested for")
-    return KeyPair(cert, key)
-
-
-async def _wait_for_certificate(client: Client, name: str) -> bytes:
-    deadline = time.monotonic() + TLS_BOOTSTRAP_TIMEOUT
-    while time.monotonic() < deadline:
-        answer = await client.list(CSRS, field_selector=f"metadata.name={name}")
-        items = answer.get("items") or []
-        if items and (pem := _issued(items[0])):
-            return pem
-        left = max(1, int(deadline - time.monotonic()))
-        async with client.watch(CSRS, resource_version=answer["metadata"]["resourceVersion"],
-                                field_selector=f"metadata.name={name}",
-                                timeout_seconds=min(left, 60)) as events:
-            async for event in events:
-                if event.type in ("ADDED", "MODIFIED") and (pem := _issued(event.object)):
-                    return pem
-    raise KubeletStartError("timed out waiting for the certificate signing request to be approved and "
-                            "signed")
-
-
-def _issued(csr: dict) -> bytes | None:
-    """The certificate once approved and issued; JoinError if denied or failed."""
-    approved, denied = approval(csr)
-    failed = has_true_condition(csr, "Failed")
-    if denied or failed:
-        type_ = "Denied" if denied else "Failed"
-        condition = next(c for c in csr["status"]["conditions"] if c.get("type") == type_)
-        raise KubeletStartError(f"certificate signing request {'is denied' if denied else 'failed'}, "
-                                f"reason: {condition.get('reason', '')}, "
-                                f"message: {condition.get('message', '')}")
-    certificate = (csr.get("status") or {}).get("certificate")
-    return base64.b64decode(certificate) if approved and certificate else None
+        return await request_certificate(client, key, csrs.new_request(key, cn, orgs), csrs.KUBELET_CLIENT_SIGNER,
+                                         usages, name=request_name(key, cn, orgs, usages),
+                                         timeout=TLS_BOOTSTRAP_TIMEOUT)
+    except CertificateRequestError as e:
+        raise KubeletStartError(str(e)) from None
 
 
 async def tls_bootstrap(server: str, ca_pem: bytes, token: str, node_name: str, data_dir: str,
@@ -283,17 +243,31 @@ async def tls_bootstrap(server: str, ca_pem: bytes, token: str, node_name: str, 
 
 
 async def join(options: JoinOptions, out: Callable[[str], None] = print) -> None:
-    """Join, then run the kubelet until cancelled (it stops cleanly)."""
+    """Join, then run the kubelet (and the node's containerd, with that runtime) until cancelled; both stop
+    cleanly."""
     out("[preflight] Running pre-flight checks")
     token_id, token_secret, pins = preflight(options)
     server, ca_pem = await discover(options.endpoint, token_id, token_secret, pins, out)
     path = await tls_bootstrap(server, ca_pem, options.token, options.node_name, options.data_dir, out)
-    out("[kubelet-start] Starting the kubelet")
-    kubelet = Kubelet(load_kubeconfig(path), options.node_name)
+    ca_path = os.path.join(options.data_dir, CLIENT_CA)
+    write_private(ca_path, ca_pem)
+    runtimes = NodeRuntimes(options.runtime, options.node_name, options.data_dir, [NodeSpec(options.node_name, False)])
     try:
-        await kubelet.start()
-        out(JOINED)
-        await asyncio.Future()
+        if options.runtime != SIMULATED:
+            out(f"[kubelet-start] Starting the node's {options.runtime}")
+        await runtimes.start()
+        out("[kubelet-start] Starting the kubelet")
+        kubelet = Kubelet(load_kubeconfig(path), options.node_name, runtime=runtimes.runtime(options.node_name),
+                          labels=runtimes.labels(options.node_name), wait_for_pod_cidr=options.runtime != SIMULATED,
+                          node_addresses=[{"type": "InternalIP", "address": options.node_ip},
+                                          {"type": "Hostname", "address": options.node_name}],
+                          serving=Serving(options.node_ip, options.kubelet_port, client_ca_file=ca_path,
+                                          cert_dir=os.path.join(options.data_dir, CERT_DIR)))
+        try:
+            await kubelet.start()
+            out(JOINED)
+            await asyncio.Future()
+        finally:
+            await kubelet.stop()
     finally:
-        await kubelet.stop()
-
+        await runtimes.stop()

@@ -10,23 +10,35 @@ POD_NETWORK = "10.244.0.0/16"  # kind's pod subnet: its nodes' ranges, /24s, com
 SIMULATED, CONTAINERD = "simulated", "containerd"
 RUNTIMES = (SIMULATED, CONTAINERD)
 RUNTIME_LABEL = "timoneiro.io/container-runtime"
+# the taint of the simulated nodes beside a cluster's own (`up --simulated-nodes`), as KWOK's fake nodes carry
+# `kwok.x-k8s.io/node=fake:NoSchedule`: only pods that tolerate running no process land there
+SIMULATED_TAINT = {"key": RUNTIME_LABEL, "value": SIMULATED, "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True)
 class NodeSpec:
     name: str
     control_plane: bool
+    simulated: bool = False  # one of `up --simulated-nodes`: runs no process whatever the cluster's runtime
 
     @property
     def taints(self) -> list[dict]:
-        """kubeadm's taint on a control-plane node: only pods that tolerate it run there."""
-        return [{"key": CONTROL_PLANE, "effect": "NoSchedule"}] if self.control_plane else []
+        """kubeadm's taint on a control-plane node, SIMULATED_TAINT on a simulated one beside the cluster's
+        own: only pods that tolerate it run there."""
+        return ([{"key": CONTROL_PLANE, "effect": "NoSchedule"}] if self.control_plane else []) + (
+            [dict(SIMULATED_TAINT)] if self.simulated else [])
 
 
-def node_specs(cluster: str, count: int) -> list[NodeSpec]:
-    """`NAME-control-plane`, then the workers `NAME-worker`, `NAME-worker2`, ..."""
-    names = [f"{cluster}-control-plane" if i == 0 else f"{cluster}-worker{i if i > 1 else ''}" for i in range(count)]
-    return [NodeSpec(name, i == 0) for i, name in enumerate(names)]
+def node_specs(cluster: str, count: int, simulated: int = 0) -> list[NodeSpec]:
+    """`NAME-control-plane`, then the workers `NAME-worker`, `NAME-worker2`, ...; then `simulated` nodes
+    named as kind would extend the names: `NAME-sim-worker`, `NAME-sim-worker2`, ..."""
+    own = [NodeSpec(f"{cluster}-control-plane" if i == 0 else _worker(f"{cluster}-", i), i == 0)
+           for i in range(count)]
+    return own + [NodeSpec(_worker(f"{cluster}-sim-", i), False, True) for i in range(1, simulated + 1)]
+
+
+def _worker(prefix: str, number: int) -> str:
+    return f"{prefix}worker{number if number > 1 else ''}"
 
 
 def context_name(cluster: str) -> str:

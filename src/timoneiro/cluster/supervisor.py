@@ -16,6 +16,7 @@ from timoneiro.cluster.names import POD_NETWORK, SIMULATED, NodeSpec, node_specs
 from timoneiro.cluster.procs import Proc, terminate
 from timoneiro.cluster.progress import Notifier
 from timoneiro.cluster.state import ClusterState, log_path
+from timoneiro.cluster.topology import Topology
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
@@ -24,20 +25,22 @@ SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 log = logging.getLogger("timoneiro.cluster")
 
 
-def run(name: str, data_dir: str, nodes: int, port: int | None, notify_fd: int | None,
+def run(name: str, data_dir: str, topology: Topology, port: int | None, notify_fd: int | None,
         kubeconfig: bool = True, apiserver_options: dict | None = None, eks_port: int | None = None,
-        cluster_cidr: str | None = POD_NETWORK, runtime: str = SIMULATED) -> int:
+        cluster_cidr: str | None = POD_NETWORK) -> int:
     """Run the cluster until signalled; the exit code is 0 unless one of its processes failed. With no nodes
-    it is a control plane alone (as EKS hosts one, its nodes joining later). `kubeconfig`: point the user's
+    it is a control plane alone (as EKS hosts one, its nodes joining later). `topology`: its nodes and
+    their container runtime (names.RUNTIMES), simulated nodes beside them. `kubeconfig`: point the user's
     kubectl at it once ready (not for a managed cluster, whose users run `aws eks update-kubeconfig`).
     `apiserver_options`: more keyword arguments of the API server (ServerThread's). `eks_port`: also run the
     EKS-compatible service there, its data under DATA_DIR/eks (stopped first: it stops its own clusters).
-    `cluster_cidr`: the pod network nodes get their ranges from (None: they get none). `runtime`: the nodes'
-    container runtime (names.RUNTIMES); what a containerd cluster's components process leaves if
-    it dies or is killed (containerds, their pods, the registry) is swept up here once it is gone."""
+    `cluster_cidr`: the pod network nodes get their ranges from (None: they get none). What a containerd
+    cluster's components process leaves if it dies or is killed (containerds, their pods, the registry) is
+    swept up here once it is gone."""
     _log_as("supervisor")
     notify = Notifier(notify_fd)
-    specs = node_specs(name, nodes)
+    specs = node_specs(name, topology.nodes, topology.simulated_nodes)
+    runtime = topology.runtime
     os.makedirs(data_dir, exist_ok=True)
     # Signals stay blocked, for sigwait: here, in the API server process, and in the components process
     # until its event loop handles them.

@@ -12,6 +12,7 @@ from timoneiro.controllers.base import Controller
 from timoneiro.controllers.bootstrapsigner import BootstrapSigner
 from timoneiro.controllers.certificates.csrapprover import CSRApprover
 from timoneiro.controllers.certificates.csrsigning import CSRSigner
+from timoneiro.controllers.certificates.kubeletserving import KubeletServingApprover
 from timoneiro.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from timoneiro.controllers.credentials import Credentials
 from timoneiro.controllers.cronjob import CronJobController
@@ -46,7 +47,8 @@ CONTROLLERS: tuple[type[Controller], ...] = (NamespaceController, GarbageCollect
                                                 DaemonSetController, StatefulSetController, ReplicaSetController,
                                                 ReplicationControllerController, DeploymentController,
                                                 ResourceQuotaController, BootstrapSigner, TokenCleaner,
-                                                CSRApprover, CSRSigner, ClusterRoleAggregationController)
+                                                CSRApprover, KubeletServingApprover, CSRSigner,
+                                                ClusterRoleAggregationController)
 
 
 class ControllerManager:

@@ -48,6 +48,18 @@ def private_ip(index: int, taken: set[str]) -> str:
             return address
 
 
+def pod_range(index: int, max_pods: int, taken: set[str]) -> str:
+    """An aligned block of the index-th subnet for one node's pods, holding none of the addresses taken
+    (the VPC CNI's secondary addresses, as one range: its bridge's gateway, then max_pods pods): the first
+    free one, clear of the subnet's reserved addresses."""
+    cidr = subnet_cidr(index)
+    prefix = min(28, 32 - (max_pods + 2).bit_length())  # network, gateway, pods, broadcast
+    for block in list(cidr.subnets(new_prefix=prefix))[1:-1]:
+        if not any(str(address) in taken for address in block):
+            return str(block)
+    raise ValueError(f"subnet {cidr} has no free /{prefix} for a node's pods")
+
+
 def private_dns_name(ip: str, region: str) -> str:
     """EC2's private DNS name, which EKS nodes are named by: ip-10-0-1-2.ec2.internal in us-east-1,
     ip-10-0-1-2.REGION.compute.internal elsewhere."""

@@ -1,9 +1,17 @@
 """The nodes of a managed node group: one detached process per node group (`timoneiro eks-nodes --spec
-FILE`), standing for the group's EC2 instances, runs one kubelet (simulated runtime) per node its spec file
-lists. On SIGHUP it reads the file again, starting the kubelets of new nodes and stopping those of nodes no
-longer listed (a node still listed keeps running as it is: label and taint changes are made on its Node
-object); SIGTERM stops them all. Node objects outlive their kubelets: removing them is the service's work,
-as the cloud's node controller's is on EKS.
+FILE`), standing for the group's EC2 instances, runs one kubelet per node its spec file lists. On SIGHUP it
+reads the file again, starting the kubelets of new nodes and stopping those of nodes no longer listed (a
+node still listed keeps running as it is: label and taint changes are made on its Node object); SIGTERM
+stops them all. Node objects outlive their kubelets: removing them is the service's work, as the cloud's
+node controller's is on EKS.
+
+A node runs the simulated runtime, or containerd (NodeSpec.runtime): then the agent runs, as
+cluster/node_runtimes.py does for a local cluster, a registry with the local images and one containerd per
+node, all under the node group's directory. Such a node is as an EKS node is with the VPC CNI: its
+InternalIP is held on a bridge of its own (node_network.py), its pods take addresses of its subnet (the
+range the service set aside for it at launch, written as the node's CNI config; the Node has no podCIDR),
+and its kubelet serves its API on its InternalIP with a certificate it asks the cluster for (a
+kubelet-serving CSR, approved as EKS approves its nodes' own), so that logs, exec and port-forward work.
 
 The service side (AgentProcess) writes the spec, starts the process in a session of its own with its
 output in a log beside the spec, and records it (pid and start time) so that it alone is ever signalled."""
@@ -23,12 +31,14 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
+from timoneiro.cluster.names import CONTAINERD, SIMULATED
 from timoneiro.cluster.procs import Proc, terminate
+from timoneiro.eks import node_network
 from timoneiro.eks.controlplane import _reap_later
 from timoneiro.files import write_private
 
 SPEC, RECORD, LOG = "nodes.json", "agent.json", "agent.log"
-STOP_GRACE = 10.0  # SIGTERM, then SIGKILL
+STOP_GRACE = 30.0  # SIGTERM, then SIGKILL (containerd nodes remove their pods first)
 
 log = logging.getLogger("timoneiro.eks.nodeagent")
 
@@ -46,6 +56,9 @@ class NodeSpec:
     reserved: dict[str, str] = field(default_factory=dict)
     provider_id: str | None = None
     addresses: list[dict] = field(default_factory=list)
+    runtime: str = SIMULATED  # names.RUNTIMES
+    pod_cidr: str | None = None  # the node's pods' addresses (a block of its subnet), with containerd
+    client_ca: str | None = None  # the cluster CA, which the kubelet API checks client certificates with
 
 
 def read_spec(path: str) -> dict[str, NodeSpec]:
@@ -63,8 +76,14 @@ def write_spec(path: str, nodes: Iterable[NodeSpec]) -> None:
 
 class NodeAgent:
     def __init__(self, spec_path: str) -> None:
+        from timoneiro.cluster.node_runtimes import NodeRuntimes
+
         self.spec_path = spec_path
+        self.directory = os.path.dirname(os.path.abspath(spec_path))
         self.nodes: dict[str, asyncio.Task] = {}
+        # the containerd nodes' registry and containerds, started with the first such node
+        self.runtimes = NodeRuntimes(CONTAINERD, os.path.basename(self.directory), self.directory, [])
+        self._runtimes_started: asyncio.Task | None = None
 
     def reload(self) -> None:
         try:
@@ -78,7 +97,7 @@ class NodeAgent:
         for name, spec in wanted.items():
             if name not in self.nodes:
                 log.info("starting node %s", name)
-                self.nodes[name] = asyncio.get_running_loop().create_task(_run_node(spec), name=name)
+                self.nodes[name] = asyncio.get_running_loop().create_task(self._run_node(spec), name=name)
 
     async def run(self) -> None:
         """Until cancelled (SIGTERM); SIGHUP reloads. The process started with SIGHUP blocked, so that one
@@ -93,20 +112,49 @@ class NodeAgent:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self._runtimes_started is not None:
+                await self.runtimes.stop()
 
+    async def _run_node(self, spec: NodeSpec) -> None:
+        from timoneiro.client.kubeconfig import load_kubeconfig
+        from timoneiro.kubelet import Kubelet
 
-async def _run_node(spec: NodeSpec) -> None:
-    from timoneiro.client.kubeconfig import load_kubeconfig
-    from timoneiro.kubelet import Kubelet
+        options: dict = {"labels": spec.labels}
+        eni = node_network.device(self.directory, spec.name)
+        try:
+            if spec.runtime == CONTAINERD:
+                options = await self._containerd_node(spec, eni)
+            kubelet = Kubelet(load_kubeconfig(spec.kubeconfig), spec.name, taints=spec.taints,
+                              capacity=spec.capacity or None, reserved=spec.reserved or None,
+                              provider_id=spec.provider_id, node_addresses=spec.addresses or None, **options)
+            try:
+                await kubelet.start()
+                await asyncio.Future()
+            finally:
+                await kubelet.stop()
+        except Exception:
+            log.exception("node %s failed", spec.name)
+            raise
+        finally:
+            if spec.runtime == CONTAINERD:
+                await self.runtimes.remove_node(spec.name)
+                node_network.detach(eni)
 
-    kubelet = Kubelet(load_kubeconfig(spec.kubeconfig), spec.name, labels=spec.labels, taints=spec.taints,
-                      capacity=spec.capacity or None, reserved=spec.reserved or None,
-                      provider_id=spec.provider_id, node_addresses=spec.addresses or None)
-    try:
-        await kubelet.start()
-        await asyncio.Future()
-    finally:
-        await kubelet.stop()
+    async def _containerd_node(self, spec: NodeSpec, eni: str) -> dict:
+        """Start the node's containerd (and, for the first, the registry) and put its InternalIP on its
+        bridge; the kubelet's options for that runtime and its API."""
+        from timoneiro.kubelet.server import Serving
+
+        if self._runtimes_started is None:
+            self._runtimes_started = asyncio.ensure_future(self.runtimes.start())
+        await asyncio.shield(self._runtimes_started)
+        await self.runtimes.add_node(spec.name, spec.pod_cidr)
+        address = next(a["address"] for a in spec.addresses if a["type"] == "InternalIP")
+        await asyncio.to_thread(node_network.attach, eni, address)
+        cert_dir = os.path.join(self.runtimes.node_dir(spec.name), "pki")
+        return {"runtime": self.runtimes.runtime(spec.name),
+                "labels": {**spec.labels, **self.runtimes.labels(spec.name)},
+                "serving": Serving(address, 0, client_ca_file=spec.client_ca, cert_dir=cert_dir)}
 
 
 # the service's side

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from timoneiro.api.validation.names import is_label_value, is_qualified_name
+from timoneiro.cluster.names import RUNTIME_LABEL, RUNTIMES
 from timoneiro.eks import instances, versions
 from timoneiro.eks.errors import invalid_parameter
 
@@ -105,6 +106,9 @@ def check_labels(labels: dict[str, str], cluster: str, name: str) -> None:
         errors = is_qualified_name(key) or is_label_value(value or "")
         if errors:
             raise invalid_parameter(f"Label {key}={value} is invalid: {errors[0]}", **fields)
+        if key == RUNTIME_LABEL and value not in RUNTIMES:  # timoneiro's: the node group's container runtime
+            raise invalid_parameter(f"Label {key}={value} is invalid: the container runtime must be one of "
+                                    f"[{', '.join(RUNTIMES)}]", **fields)
 
 
 def check_taints(taints: list[dict], cluster: str, name: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import time
 import weakref
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from timoneiro.client import ApiError, Client
 from timoneiro.client.resources import NODES
+from timoneiro.cluster.names import RUNTIME_LABEL, SIMULATED
 from timoneiro.eks import asg, drain, ec2, instances
 from timoneiro.eks import nodegroup_config as config
 from timoneiro.eks.nodeagent import AgentProcess, NodeSpec
@@ -116,8 +118,11 @@ class _Scaler:
     async def _launch(self, count: int) -> None:
         group, nodegroup = self.group, self.nodegroup
         before = len(asg.live(group))
-        taken = {i["_ip"] for g in self.eks.doc(self.cluster)["autoScalingGroups"].values()
-                 for i in g["Instances"]}
+        others = [i for g in self.eks.doc(self.cluster)["autoScalingGroups"].values() for i in g["Instances"]]
+        taken = {i["_ip"] for i in others} | {str(a) for i in others if i.get("_pods")
+                                               for a in ipaddress.ip_network(i["_pods"])}
+        kind = instances.lookup(nodegroup["instanceTypes"][0], nodegroup["amiType"])
+        runtime = (nodegroup.get("labels") or {}).get(RUNTIME_LABEL) or self.eks.node_runtime
         template = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
         launched = []
         for _ in range(count):
@@ -125,13 +130,16 @@ class _Scaler:
             zone, index = self.layout[subnet]
             ip = ec2.private_ip(index, taken)
             taken.add(ip)
+            pods = ec2.pod_range(index, kind.max_pods, taken)
+            taken.update(str(a) for a in ipaddress.ip_network(pods))
             # the first instance type: the prioritized allocation of on-demand capacity, and the one type
             # this service always has capacity of for spot
             instance = {"InstanceId": ec2.instance_id(), "InstanceType": nodegroup["instanceTypes"][0],
                         "AvailabilityZone": zone, "LifecycleState": asg.PENDING, "HealthStatus": "Healthy",
                         "ProtectedFromScaleIn": False, "LaunchTemplate": dict(template),
                         "_node": ec2.private_dns_name(ip, self.eks.region), "_subnet": subnet, "_ip": ip,
-                        "_launched": time.time(), "_release": group["_release"]}
+                        "_launched": time.time(), "_release": group["_release"], "_pods": pods,
+                        "_runtime": runtime}
             asg.start_launch(group, instance, before, before + count)
             launched.append(instance)
         self.save()
@@ -160,7 +168,9 @@ class _Scaler:
             reserved=instances.kube_reserved(kind),
             provider_id=f"aws:///{instance['AvailabilityZone']}/{instance['InstanceId']}",
             addresses=[{"type": "InternalIP", "address": instance["_ip"]},
-                       {"type": "InternalDNS", "address": node}, {"type": "Hostname", "address": node}])
+                       {"type": "InternalDNS", "address": node}, {"type": "Hostname", "address": node}],
+            runtime=instance.get("_runtime") or SIMULATED, pod_cidr=instance.get("_pods"),
+            client_ca=self.plane.pki.path("ca.crt"))
 
     def _labels(self, instance: dict) -> dict[str, str]:
         """The user's labels, and those EKS and the cloud provider give a managed node."""

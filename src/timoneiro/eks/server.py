@@ -13,6 +13,7 @@ import threading
 import uvicorn
 
 from timoneiro.apiserver.server import free_port
+from timoneiro.cluster.names import SIMULATED
 from timoneiro.eks.app import EksApp
 from timoneiro.eks.iam import AccessKey
 from timoneiro.eks.service import DEFAULT_REGION, Eks
@@ -22,13 +23,14 @@ DEFAULT_PORT = 4566  # where local AWS endpoints customarily listen
 
 async def serve(data_dir: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                 region: str = DEFAULT_REGION, started: asyncio.Future | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, node_runtime: str = SIMULATED) -> None:
     """Bring the service's clusters back, listen, set `started` to the Eks once listening, and run until
     `stop` is set (in the foreground, until SIGTERM or SIGINT); then stop the clusters' machinery (their
-    documents stay for the next start)."""
+    documents stay for the next start). `node_runtime`: the node groups' container runtime unless their
+    labels say otherwise (see Eks)."""
     listener = socket.create_server((host, port))  # OSError now (uvicorn would exit the process)
     os.makedirs(data_dir, exist_ok=True)
-    eks = Eks(data_dir, region)
+    eks = Eks(data_dir, region, node_runtime)
     eks.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
     config = uvicorn.Config(EksApp(eks), host=host, port=port, loop="none", http="httptools", lifespan="off",
                             log_level="warning", access_log=False, proxy_headers=False,
@@ -63,10 +65,11 @@ async def serve(data_dir: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT
 
 
 async def launch(data_dir: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 region: str = DEFAULT_REGION, stop: asyncio.Event | None = None) -> tuple[Eks, asyncio.Task]:
+                 region: str = DEFAULT_REGION, stop: asyncio.Event | None = None,
+                 node_runtime: str = SIMULATED) -> tuple[Eks, asyncio.Task]:
     """Start serve() and return once it listens: the Eks, and the task that serves until `stop`."""
     started = asyncio.get_running_loop().create_future()
-    task = asyncio.ensure_future(serve(data_dir, host, port, region, started, stop))
+    task = asyncio.ensure_future(serve(data_dir, host, port, region, started, stop, node_runtime))
     await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
     if not started.done():
         await task  # its failure
@@ -78,8 +81,8 @@ class EksServerThread:
     """The service on its own event loop in a thread; stop() stops every cluster it started."""
 
     def __init__(self, data_dir: str, port: int | None = None, region: str = DEFAULT_REGION,
-                 host: str = "127.0.0.1") -> None:
-        self.data_dir, self.region, self.host = data_dir, region, host
+                 host: str = "127.0.0.1", node_runtime: str = SIMULATED) -> None:
+        self.data_dir, self.region, self.host, self.node_runtime = data_dir, region, host, node_runtime
         self.port = port or free_port()
         self.url = f"http://{host}:{self.port}"
         self.eks: Eks | None = None
@@ -99,7 +102,8 @@ class EksServerThread:
 
     async def _begin(self) -> Eks:
         self._stop = asyncio.Event()
-        eks, self._serving = await launch(self.data_dir, self.host, self.port, self.region, self._stop)
+        eks, self._serving = await launch(self.data_dir, self.host, self.port, self.region, self._stop,
+                                          self.node_runtime)
         return eks
 
     async def _end(self) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 
+from timoneiro.cluster.names import SIMULATED
 from timoneiro.eks.controlplane import ControlPlane
 from timoneiro.eks.errors import not_found
 from timoneiro.eks.iam import IAM
@@ -24,8 +25,10 @@ log = logging.getLogger("timoneiro.eks")
 
 
 class Eks:
-    def __init__(self, data_dir: str, region: str = DEFAULT_REGION) -> None:
-        self.data_dir, self.region = data_dir, region
+    def __init__(self, data_dir: str, region: str = DEFAULT_REGION, node_runtime: str = SIMULATED) -> None:
+        """`node_runtime`: the container runtime of node groups whose labels do not name one in
+        timoneiro.io/container-runtime (names.RUNTIMES)."""
+        self.data_dir, self.region, self.node_runtime = data_dir, region, node_runtime
         self.iam = IAM(data_dir)
         self.store = Store(data_dir)
         self.url: str | None = None  # the service's own base URL, once it listens (clusters call back to it)

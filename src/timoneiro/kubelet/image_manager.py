@@ -17,7 +17,7 @@ from timoneiro.client.events import NORMAL, WARNING, EventRecorder
 from timoneiro.kubelet import events
 from timoneiro.kubelet.backoff import Backoff, go_duration
 from timoneiro.kubelet.image_credentials import KeyringError, PullSecrets, credentials
-from timoneiro.kubelet.runtime.base import AuthConfig, Runtime, RuntimeFailure
+from timoneiro.kubelet.runtime.base import AuthConfig, Image, Runtime, RuntimeFailure
 from timoneiro.kubelet.runtime.image_names import repository
 
 ERR_IMAGE_PULL = "ErrImagePull"
@@ -32,9 +32,10 @@ class ImageManager:
         self.backoff = backoff  # keyed by pod uid and image, as upstream's
         self.pull_secrets = pull_secrets  # None: pulls without credentials
 
-    async def ensure(self, pod: dict, spec: dict) -> str:
-        """The image's reference once it is on the node; raises RuntimeFailure with the container's
-        waiting reason (ErrImagePull, ImagePullBackOff, ErrImageNeverPull) and message if it is not."""
+    async def ensure(self, pod: dict, spec: dict) -> Image | None:
+        """The image as the runtime has it once it is on the node (None if the runtime, having pulled it,
+        cannot tell of it); raises RuntimeFailure with the container's waiting reason (ErrImagePull,
+        ImagePullBackOff, ErrImageNeverPull) and message if it is not."""
         image = spec.get("image", "")
         ref = events.container_ref(pod, spec["name"])
         policy = spec.get("imagePullPolicy") or pull_policy(image)
@@ -42,7 +43,7 @@ class ImageManager:
         if policy == "Never" or (policy == "IfNotPresent" and present is not None):
             if present is not None:
                 self.recorder.record(ref, NORMAL, events.PULLED, f'Container image "{image}" already present on machine')
-                return present.repo_digests[0] if present.repo_digests else present.id
+                return present
             message = f'Container image "{image}" is not present with pull policy of Never'
             self.recorder.record(ref, WARNING, events.NEVER_PULL, message)
             raise RuntimeFailure(events.NEVER_PULL, message)
@@ -54,7 +55,7 @@ class ImageManager:
         self.recorder.record(ref, NORMAL, events.PULLING, f'Pulling image "{image}"')
         began = time.monotonic()
         try:
-            image_ref = await self.runtime.pull_image(image, await self._credentials(pod, image))
+            await self.runtime.pull_image(image, await self._credentials(pod, image))
         except RuntimeFailure as e:
             self.recorder.record(ref, WARNING, events.FAILED, f'Failed to pull image "{image}": {e.message}')
             self.backoff.next(key, time.time())
@@ -64,7 +65,7 @@ class ImageManager:
         size = pulled.size if pulled is not None else 0
         self.recorder.record(ref, NORMAL, events.PULLED, f'Successfully pulled image "{image}" in {took} '
                              f"({took} including waiting). Image size: {size} bytes.")
-        return image_ref
+        return pulled
 
     async def _credentials(self, pod: dict, image: str) -> list[AuthConfig]:
         """The pod's pull secrets' credentials for the image's registry; a pull secret that is not a docker

@@ -19,14 +19,16 @@ log = logging.getLogger("timoneiro.kubelet.pleg")
 
 
 async def runtime_pods(runtime: Runtime) -> dict[str, RuntimePod]:
-    """Every pod the runtime has, by uid, sandboxes and containers newest first."""
+    """Every pod the runtime has, by uid, sandboxes and containers newest first, as the runtime lists them
+    (Runtime.list_all: enough for the relist's comparison; a pod's sync reads its statuses)."""
     pods: dict[str, RuntimePod] = {}
     sandbox_pod: dict[str, str] = {}
-    for sandbox in sorted(await runtime.list_pod_sandboxes(), key=lambda s: s.created_at, reverse=True):
+    sandboxes, containers = await runtime.list_all()
+    for sandbox in sorted(sandboxes, key=lambda s: s.created_at, reverse=True):
         uid = sandbox.config.uid
         pods.setdefault(uid, RuntimePod(uid)).sandboxes.append(sandbox)
         sandbox_pod[sandbox.id] = uid
-    for container in sorted(await runtime.list_containers(), key=lambda c: (c.attempt, c.created_at), reverse=True):
+    for container in sorted(containers, key=lambda c: (c.attempt, c.created_at), reverse=True):
         uid = sandbox_pod.get(container.sandbox_id)
         if uid is not None:
             pods[uid].containers.append(container)

@@ -43,6 +43,7 @@ from timoneiro.kubelet.runtime.base import (
     ContainerConfig,
     ContainerState,
     ContainerStatus,
+    Image,
     Mount,
     PodSandboxConfig,
     Runtime,
@@ -81,6 +82,7 @@ class SyncResult:
     resync: float | None = None  # seconds until a back-off ends
     done: bool = False  # no container will run again: the pod is finished
     again: bool = False  # an init container or sidecar started: the next one may be due at once
+    acted: bool = False  # a container was started (or tried): the runtime's state changed
 
 
 def grace_period(pod: dict) -> float:
@@ -155,7 +157,8 @@ class PodSyncer:
             runtime_pod = await self.inspect(uid)
         for _ in range(len(spec_containers(pod)) + 1):
             result = await self._start_containers(pod, runtime_pod, state)
-            runtime_pod = await self.inspect(uid)
+            if result.acted:  # else the state read stands, as SyncPod's without actions (the PLEG tells more)
+                runtime_pod = await self.inspect(uid)
             if not result.again:
                 break
         result.done = _finished(pod, runtime_pod)
@@ -233,6 +236,7 @@ class PodSyncer:
                     return result  # an init container failed under restartPolicy Never: so did the pod
                 continue
             wait = await self._start(pod, spec, kind, runtime_pod, latest, state)
+            result.acted = True
             if wait is not None:
                 result.resync = wait if result.resync is None else min(result.resync, wait)
             if sequential:
@@ -268,7 +272,7 @@ class PodSyncer:
         attempt = previous.attempt + 1 if previous is not None else 0
         ref = events.container_ref(pod, name)
         try:
-            await self.images.ensure(pod, spec)
+            image = await self.images.ensure(pod, spec)
         except RuntimeFailure as e:  # tried again after the pod worker's back-off period, as upstream's
             state.reasons[name] = (e.reason, e.message)
             self.recorder.record(ref, WARNING, events.FAILED, f"Error: {e.reason}")
@@ -279,7 +283,7 @@ class PodSyncer:
             for old in runtime_pod.attempts(name)[1:]:  # keep one dead container, for lastState
                 await self.runtime.remove_container(old.id)
             envs = await self.env.resolve(pod, spec, sandbox.ip)
-            mounts, security = await self._host_settings(pod, spec, envs)
+            mounts, security = self._host_settings(pod, spec, envs, image)
             config = _container_config(pod, spec, kind, attempt, envs, mounts, security)
             container_id = await self.runtime.create_container(sandbox.id, config)
             self.recorder.record(ref, NORMAL, events.CREATED, f"Created container: {name}")
@@ -306,8 +310,8 @@ class PodSyncer:
             state.reasons[name] = ("PostStartHookError", failure)
         return None
 
-    async def _host_settings(self, pod: dict, spec: dict, envs: list[tuple[str, str]]
-                             ) -> tuple[list[Mount], SecurityContext | None]:
+    def _host_settings(self, pod: dict, spec: dict, envs: list[tuple[str, str]], image: Image | None
+                       ) -> tuple[list[Mount], SecurityContext | None]:
         """A real container's mounts and security context (runAsNonRoot checked against its image's user);
         nothing for a runtime without a filesystem."""
         if self.runtime.pods_dir is None:
@@ -316,7 +320,6 @@ class PodSyncer:
         message_file = termination_message.message_file(self.runtime.pods_dir, pod["metadata"]["uid"], spec)
         if message_file is not None:
             mounts.append(message_file)
-        image = await self.runtime.image_status(spec.get("image", ""))
         verify_run_as_non_root(pod, spec, *image_user(image))
         return mounts, security_context(pod, spec, image)
 

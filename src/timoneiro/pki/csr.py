@@ -6,6 +6,7 @@ permissive signing policy."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -112,6 +113,24 @@ def kubelet_serving_error(req: x509.CertificateSigningRequest, usages: list[str]
     return None
 
 
+def node_address_names(addresses: list[dict]) -> tuple[list[str], list[str]]:
+    """(DNS names, IPs) a kubelet's serving certificate names for its Node's status.addresses, as upstream's
+    kubelet asks for them: each address an IP SAN if it is an IP, else a DNS SAN, each once."""
+    dns: list[str] = []
+    ips: list[str] = []
+    for address in addresses:
+        value = address.get("address") or ""
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            names = dns
+        else:
+            names = ips
+        if value and value not in names:
+            names.append(value)
+    return dns, ips
+
+
 def apiserver_client_error(req: x509.CertificateSigningRequest, usages: list[str]) -> str | None:
     """Why a request may not be signed by kubernetes.io/kube-apiserver-client (validAPIServerClientUsages)."""
     for usage in usages:
@@ -170,7 +189,11 @@ def sign(ca: KeyPair, req: x509.CertificateSigningRequest, usages: list[str], tt
     return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
-def new_request(key, cn: str, orgs: tuple[str, ...] = ()) -> bytes:
-    """A PEM request for subject (cn, orgs), signed with `key`."""
+def new_request(key, cn: str, orgs: tuple[str, ...] = (), dns: list[str] | None = None,
+                ips: list[str] | None = None) -> bytes:
+    """A PEM request for subject (cn, orgs) and the subject alternative names given, signed with `key`."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(certs._name(cn, orgs))
+    names = [*(x509.DNSName(d) for d in dns or ()), *(x509.IPAddress(ipaddress.ip_address(i)) for i in ips or ())]
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)

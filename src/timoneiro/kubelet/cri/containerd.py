@@ -35,7 +35,6 @@ from timoneiro.kubelet.runtime.cri import CriRuntime
 
 log = logging.getLogger("timoneiro.kubelet.cri.containerd")
 SHIM = "containerd-shim-runc-v2"
-SOCKET_PATH_MAX = 107 - len(".ttrpc")  # sun_path, less the ttrpc socket's suffix
 
 
 class Containerd:
@@ -43,10 +42,9 @@ class Containerd:
     that are not pulled from over HTTPS at their own name. cgroup_parent: where its pods' cgroups go."""
 
     def __init__(self, data_dir: Path, *, sandbox_image: str, bridge: str, cgroup_parent: str,
-                 registries: dict[str, str] | None = None) -> None:
-        self.layout = ContainerdLayout(Path(data_dir).absolute(), sandbox_image, bridge, dict(registries or {}))
-        if len(str(self.layout.socket)) > SOCKET_PATH_MAX:
-            raise ValueError(f"{self.layout.socket} is too long for a unix socket; use a shorter data dir")
+                 registries: dict[str, str] | None = None, pod_cidr: str | None = None) -> None:
+        self.layout = ContainerdLayout(Path(data_dir).absolute(), sandbox_image, bridge, dict(registries or {}),
+                                       pod_cidr)
         if not 0 < len(bridge) <= 15:
             raise ValueError(f"bridge name {bridge!r} must have 1 to 15 characters")
         self.cgroup_parent = cgroup_parent
@@ -67,10 +65,13 @@ class Containerd:
 
     def write_config(self) -> None:
         layout = self.layout
-        for directory in (layout.root, layout.state, layout.cni_conf_dir, layout.ipam_dir, layout.hosts_dir):
+        for directory in (layout.root, layout.state, layout.cni_conf_dir, layout.ipam_dir, layout.hosts_dir,
+                          layout.socket.parent):
             directory.mkdir(parents=True, exist_ok=True)
         layout.config.write_text(config_toml(layout))
         layout.cni_template.write_text(cni_template(layout))
+        if layout.pod_cidr:
+            (layout.cni_conf_dir / "10-timoneiro.conflist").write_text(cni_template(layout, layout.pod_cidr))
         shutil.rmtree(layout.hosts_dir)
         for host, endpoint in layout.registries.items():
             (layout.hosts_dir / host).mkdir(parents=True)
@@ -148,6 +149,8 @@ class Containerd:
         portmap_chains.remove_if_unused()
         for conf in self.layout.cni_conf_dir.glob("*"):  # rendered for the next pod CIDR on the next start
             conf.unlink()
+        if self.layout.socket.parent != self.layout.data_dir:
+            shutil.rmtree(self.layout.socket.parent, ignore_errors=True)
 
     def shim_pids(self) -> list[int]:
         """The shims this containerd started: they name its socket as their -address."""

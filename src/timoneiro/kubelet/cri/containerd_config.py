@@ -5,11 +5,14 @@ Settings that matter on our machines: runc through the v2 shim with cgroupfs (cr
 cgroup layout), restrict_oom_score_adj (the VM lacks CAP_SYS_RESOURCE, so lowering a score fails), the
 sandbox image built locally (nothing can be pulled from the internet), the streaming server on loopback.
 CNI: containerd renders the template into conf_dir when the kubelet sends the node's pod CIDR
-(UpdateRuntimeConfig), as it does for kubeadm nodes without a network add-on.
+(UpdateRuntimeConfig), as it does for kubeadm nodes without a network add-on; or, for a node whose pod
+range is its own (pod_cidr: an EKS node's, from its subnet as the VPC CNI takes them), the config is
+written into conf_dir at once and there is no template, so the kubelet's pod CIDR does not matter.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,8 @@ from pathlib import Path
 CNI_BIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
 NAMESPACE = "k8s.io"  # the containerd namespace the CRI plugin keeps everything in
 CRI = '"io.containerd.grpc.v1.cri"'
+SOCKET_PATH_MAX = 107 - len(".ttrpc")  # sun_path, less the ttrpc socket's suffix
+SOCKET_DIR = Path("/run/timoneiro/containerd")  # the sockets of data dirs too deep for a unix socket path
 
 
 @dataclass
@@ -27,10 +32,16 @@ class ContainerdLayout:
     sandbox_image: str
     bridge: str  # the node's pod bridge; at most 15 characters
     registries: dict[str, str] = field(default_factory=dict)  # registry host -> endpoint URL to pull from
+    pod_cidr: str | None = None  # the node's own pod range, if the kubelet's pod CIDR is not to be used
 
     @property
     def socket(self) -> Path:
-        return self.data_dir / "containerd.sock"
+        """DATA_DIR/containerd.sock; SOCKET_DIR/HASH/containerd.sock (HASH the data dir's) if that is too
+        long for a unix socket."""
+        own = self.data_dir / "containerd.sock"
+        if len(str(own)) <= SOCKET_PATH_MAX:
+            return own
+        return SOCKET_DIR / hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16] / "containerd.sock"
 
     @property
     def config(self) -> Path:
@@ -103,23 +114,24 @@ def config_toml(layout: ContainerdLayout) -> str:
         f"[{cri}.cni]",
         f"  bin_dir = {_s(CNI_BIN_DIR)}",
         f"  conf_dir = {_s(layout.cni_conf_dir)}",
-        f"  conf_template = {_s(layout.cni_template)}",
+        *([] if layout.pod_cidr else [f"  conf_template = {_s(layout.cni_template)}"]),
         f"[{cri}.registry]",
         f"  config_path = {_s(layout.hosts_dir)}",
         "",
     ])
 
 
-def cni_template(layout: ContainerdLayout) -> str:
-    """A bridge network with host-local addresses from the pod CIDR (containerd fills in {{.PodCIDR}}) and
-    host ports (portmap). No masquerade: pods talk to the host and to each other, nothing else."""
+def cni_template(layout: ContainerdLayout, subnet: str = "{{.PodCIDR}}") -> str:
+    """A bridge network with host-local addresses from the pod CIDR (containerd fills in {{.PodCIDR}}; or
+    the subnet given) and host ports (portmap). No masquerade: pods talk to the host and to each other,
+    nothing else."""
     conflist = {
         "cniVersion": "1.0.0",
         "name": layout.network_name,
         "plugins": [
             {"type": "bridge", "bridge": layout.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
              "ipam": {"type": "host-local", "dataDir": str(layout.ipam_dir),
-                      "ranges": [[{"subnet": "{{.PodCIDR}}"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+                      "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}]}},
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }

@@ -249,6 +249,13 @@ class Runtime(ABC):
     @abstractmethod
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]: ...
 
+    async def list_all(self) -> tuple[list[PodSandboxStatus], list[ContainerStatus]]:
+        """Every sandbox and container, as cheaply as the runtime can tell them, for the PLEG's relist (as
+        upstream's GetPods, from the CRI's two lists alone): ids, pods, attempts, states and creation times
+        are exact; what only a status tells (a sandbox's IP, a container's exit code and times) may be
+        missing."""
+        return await self.list_pod_sandboxes(), await self.list_containers()
+
     # images
 
     @abstractmethod

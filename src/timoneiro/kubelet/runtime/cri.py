@@ -93,6 +93,9 @@ class CriRuntime(Runtime):
         self.pods_dir = self.log_dir  # pods' volumes in UID/, next to their logs in NAMESPACE_NAME_UID/
         self.cgroup_parent = "/" + cgroup_parent.strip("/") if cgroup_parent.strip("/") else ""
         self._client: CriClient | None = None
+        # the config each sandbox this runtime ran was made with, which its containers are created with
+        # (else read back from the runtime's verbose status, as after a restart)
+        self._sandbox_configs: dict[str, api.PodSandboxConfig] = {}
 
     @property
     def client(self) -> CriClient:
@@ -161,29 +164,41 @@ class CriRuntime(Runtime):
                                                                  privileged=config.privileged)))
 
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        request = self._sandbox_config(config)
         with _failing_as("CreatePodSandboxError", full=True):
-            return await self.client.run_pod_sandbox(self._sandbox_config(config))
+            sandbox_id = await self.client.run_pod_sandbox(request)
+        self._sandbox_configs[sandbox_id] = request
+        return sandbox_id
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
         with _unless_gone():
             await self.client.stop_pod_sandbox(sandbox_id)
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        self._sandbox_configs.pop(sandbox_id, None)
         sandbox = await self._sandbox_status(sandbox_id)
         if sandbox is None:
             return
         with _unless_gone():
             await self.client.remove_pod_sandbox(sandbox_id)
         config = sandbox.config
-        if not await self.list_pod_sandboxes(config.uid):  # the pod's last: its logs go with it
+        with _failing_as("RuntimeError", full=True):
+            left = await self.client.list_pod_sandbox(_pod_filter(config.uid))
+        if not left:  # the pod's last: its logs go with it
             shutil.rmtree(self._pod_log_dir(config.namespace, config.name, config.uid), ignore_errors=True)
 
     async def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandboxStatus]:
-        selector = api.PodSandboxFilter(label_selector={POD_UID_LABEL: pod_uid}) if pod_uid else None
         with _failing_as("RuntimeError", full=True):
-            sandboxes = await self.client.list_pod_sandbox(selector)
+            sandboxes = await self.client.list_pod_sandbox(_pod_filter(pod_uid) if pod_uid else None)
         statuses = await asyncio.gather(*(self._sandbox_status(s.id) for s in sandboxes))
         return [s for s in statuses if s is not None]
+
+    async def list_all(self) -> tuple[list[PodSandboxStatus], list[ContainerStatus]]:
+        """ListPodSandbox and ListContainers alone, no status of each."""
+        with _failing_as("RuntimeError", full=True):
+            sandboxes, containers = await asyncio.gather(self.client.list_pod_sandbox(),
+                                                         self.client.list_containers())
+        return [_listed_sandbox(s) for s in sandboxes], [_listed_container(c) for c in containers]
 
     async def _sandbox_status(self, sandbox_id: str) -> PodSandboxStatus | None:
         """The sandbox, or None if it is gone."""
@@ -203,8 +218,12 @@ class CriRuntime(Runtime):
     # containers
 
     async def _sandbox_config_of(self, sandbox_id: str) -> api.PodSandboxConfig:
-        """The config the sandbox was made with, as containerd keeps it (its verbose status): containers are
-        created with it (the hostname in their HOSTNAME, their log directory)."""
+        """The config the sandbox was made with, as this runtime sent it or else as containerd keeps it (its
+        verbose status): containers are created with it (the hostname in their HOSTNAME, their log
+        directory)."""
+        kept = self._sandbox_configs.get(sandbox_id)
+        if kept is not None:
+            return kept
         try:
             response = await self.client.pod_sandbox_status(sandbox_id, verbose=True)
         except grpc.aio.AioRpcError as e:
@@ -419,6 +438,25 @@ def _resources(resources: ContainerResources | None) -> api.LinuxContainerResour
     return api.LinuxContainerResources(cpu_shares=resources.cpu_shares, cpu_quota=resources.cpu_quota,
                                        cpu_period=resources.cpu_period,
                                        memory_limit_in_bytes=resources.memory_limit)
+
+
+def _pod_filter(pod_uid: str) -> api.PodSandboxFilter:
+    return api.PodSandboxFilter(label_selector={POD_UID_LABEL: pod_uid})
+
+
+def _listed_sandbox(sandbox: api.PodSandbox) -> PodSandboxStatus:
+    meta = sandbox.metadata
+    config = PodSandboxConfig(meta.name, meta.namespace, meta.uid, meta.attempt, labels=dict(sandbox.labels),
+                              annotations=dict(sandbox.annotations))
+    ready = sandbox.state == api.SANDBOX_READY
+    return PodSandboxStatus(sandbox.id, config, ready, sandbox.created_at / 1e9, None)
+
+
+def _listed_container(container: api.Container) -> ContainerStatus:
+    return ContainerStatus(container.id, container.pod_sandbox_id, container.metadata.name,
+                           container.metadata.attempt, _STATES[container.state], container.image.image,
+                           container.image_ref, container.created_at / 1e9, labels=dict(container.labels),
+                           annotations=dict(container.annotations))
 
 
 def _container(status: api.ContainerStatus, sandbox_id: str) -> ContainerStatus:

@@ -2,8 +2,9 @@
 portforward and nodes/proxy reach: see app for its paths and auth for who may use them.
 
 It serves with the certificate given (a local cluster's kubelets get one its CA signs, as a kubelet-serving
-CSR would), else with a self-signed one made at start as upstream's kubelet makes it; client certificates
-are checked against the client CA (the cluster's).
+CSR would), else, given a cert dir, with one it asks the cluster for (serverTLSBootstrap: see certificates),
+else with a self-signed one made at start as upstream's kubelet makes it; client certificates are checked
+against the client CA (the cluster's).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from timoneiro.apiserver.websocket import PeerCertWebSocketProtocol
 from timoneiro.client import Client
 from timoneiro.kubelet.server.app import Host, KubeletAPI
 from timoneiro.kubelet.server.auth import KubeletAuth
+from timoneiro.kubelet.server.certificates import ServingCertificate
 from timoneiro.pki import certs
 
 DEFAULT_PORT = 10250
@@ -33,29 +35,37 @@ DEFAULT_PORT = 10250
 @dataclass(frozen=True)
 class Serving:
     """Where and how the kubelet serves its API: upstream's --address, --port (0 here: any free port),
-    --tls-cert-file, --tls-private-key-file and --client-ca-file."""
+    --tls-cert-file, --tls-private-key-file, --client-ca-file, and --cert-dir with serverTLSBootstrap (the
+    certificate asked for with a CSR, when no certificate file is given)."""
 
     address: str = "0.0.0.0"
     port: int = DEFAULT_PORT
     cert_file: str | None = None
     key_file: str | None = None
     client_ca_file: str | None = None
+    cert_dir: str | None = None
 
 
 class KubeletServer:
     def __init__(self, host: Host, client: Client, serving: Serving) -> None:
         self.serving = serving
         self.app = KubeletAPI(host, KubeletAuth(client, host.node_name))
+        self.client = client
         self.node_name = host.node_name
         self.port = serving.port
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task | None = None
+        self._certificate: asyncio.Task | None = None  # the serving certificate's bootstrap and rotation
 
     def _tls(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.serving.cert_file and self.serving.key_file:
             ctx.load_cert_chain(self.serving.cert_file, self.serving.key_file)
+        elif self.serving.cert_dir:
+            certificate = ServingCertificate(self.client, self.node_name, self.serving.cert_dir, ctx)
+            self._certificate = asyncio.get_running_loop().create_task(
+                certificate.run(), name=f"serving certificate of kubelet {self.node_name}")
         else:
             with tempfile.TemporaryDirectory(prefix="timoneiro-kubelet-") as tmp:
                 certs.save(self_signed(self.node_name, self.serving.address), tmp, "kubelet")
@@ -85,6 +95,11 @@ class KubeletServer:
             await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
+        if self._certificate is not None:
+            self._certificate.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._certificate
+            self._certificate = None
         server, task, self._server, self._task = self._server, self._task, None, None
         if server is None or task is None:
             return
