@@ -17,19 +17,17 @@ import base64
 import contextlib
 import logging
 import ssl
-import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import httpx
-
 from timoneiro.api.kinds import Kind
-from timoneiro.apiserver import errors
+from timoneiro.apiserver import errors, meta
 from timoneiro.apiserver.generic import Context, decode
 from timoneiro.apiserver.http import Request, respond, stream_body
-from timoneiro.kubelet.times import rfc3339
 
 if TYPE_CHECKING:
+    import httpx
+
     from timoneiro.apiserver.app import APIServer
 
 log = logging.getLogger("timoneiro.apiserver.aggregation")
@@ -111,6 +109,8 @@ class Aggregator:
     # proxying
 
     async def proxy(self, req: Request, send, group: str, version: str) -> None:
+        import httpx  # loaded on first use: the server starts without it
+
         apiservice = self.remote[(group, version)]
         url = self._location(apiservice)
         if url is None or not _available(apiservice):
@@ -152,6 +152,8 @@ class Aggregator:
         return f"https://{f'[{host}]' if ':' in host else host}:{port}"
 
     def _client(self, apiservice: dict) -> httpx.AsyncClient:
+        import httpx  # loaded on first use: the server starts without it
+
         bundle = (apiservice["spec"].get("caBundle") or "").encode()
         insecure = bool(apiservice["spec"].get("insecureSkipTLSVerify"))
         key = b"insecure" if insecure else bundle
@@ -199,6 +201,8 @@ class Aggregator:
         await self._set_available(apiservice["metadata"]["name"], reason, message)
 
     async def _probe(self, apiservice: dict, group: str, version: str) -> tuple[str, str]:
+        import httpx  # loaded on first use: the server starts without it
+
         ref = apiservice["spec"]["service"]
         url = self._location(apiservice)
         if url is None:
@@ -226,7 +230,7 @@ class Aggregator:
                 return current  # unchanged: no write
             new = {"type": "Available", "status": status,
                    "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") == status
-                   else rfc3339(time.time()), "reason": reason, "message": message}
+                   else meta.now(), "reason": reason, "message": message}
             current["status"] = {**(current.get("status") or {}),
                                  "conditions": [c for c in conditions if c.get("type") != "Available"] + [new]}
             return current

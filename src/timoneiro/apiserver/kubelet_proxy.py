@@ -18,7 +18,6 @@ import ssl
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode
 
-import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
@@ -31,6 +30,8 @@ from timoneiro.apiserver.requestinfo import RequestInfo
 from timoneiro.apiserver.websocket import dial
 
 if TYPE_CHECKING:
+    import httpx
+
     from timoneiro.apiserver.app import APIServer
 
 ADDRESS_TYPES = ("InternalIP", "ExternalIP", "Hostname")  # kubeadm's --kubelet-preferred-address-types
@@ -100,6 +101,8 @@ class KubeletProxy:
 
     @property
     def http(self) -> httpx.AsyncClient:
+        import httpx  # loaded on first use: the server starts without it
+
         if self._http is None:
             self._http = httpx.AsyncClient(verify=self.tls(), timeout=httpx.Timeout(30.0, read=None),
                                            trust_env=False)
@@ -134,6 +137,8 @@ class KubeletProxy:
     # pods/log
 
     async def log(self, req: Request, send, info: RequestInfo, pods: Kind) -> None:
+        import httpx  # loaded on first use: the server starts without it
+
         query = req.query
         for name in ("tailLines", "limitBytes", "sinceSeconds"):
             if name in query and not query[name].lstrip("-").isdigit():
@@ -199,6 +204,8 @@ class KubeletProxy:
     async def _forward_request(self, req: Request, send, url: str, with_body: bool = True) -> None:
         """One request to the kubelet; its answer handed back as it is. `with_body`: the request's body goes
         too (a streaming request's upgrade has none to read)."""
+        import httpx  # loaded on first use: the server starts without it
+
         body = await req.body() if with_body and req.method in ("POST", "PUT", "PATCH") else None
         try:
             async with self.http.stream(req.method, url, content=body) as response:

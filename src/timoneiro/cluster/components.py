@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from timoneiro.metrics.server import MetricsServer
 from timoneiro.pki.cluster import ClusterPKI
 from timoneiro.scheduler import Scheduler
 
+log = logging.getLogger("timoneiro.cluster")
 SERVER_WAIT = 300.0  # as long as `up` waits
 KUBELET_ADDRESS = "127.0.0.1"  # a local cluster's nodes: their kubelets listen here, each on a port of its own
 
@@ -49,6 +51,7 @@ class Components:
         self.kubelets: dict[str, Kubelet] = {}  # made once the runtimes run
         self.admin = pki.config("admin.conf")
         self.metrics_server = MetricsServer(self.admin, pki)  # an addon, as kubeadm clusters add it
+        self._addons: asyncio.Future | None = None
         self.control_plane_nodes = {node.name for node in nodes if node.control_plane}
 
     async def start(self, notify: Notifier) -> None:
@@ -57,7 +60,7 @@ class Components:
         nodes; the nodes' runtimes start while the API server does. Report each part as it is up."""
         async def control_plane() -> None:
             await serving
-            await asyncio.gather(*(part.start() for part in self.control_plane), self.metrics_server.start())
+            await asyncio.gather(*(part.start() for part in self.control_plane))
             notify.send("control-plane")
 
         async def node(name: str, kubelet: Kubelet) -> None:
@@ -84,6 +87,14 @@ class Components:
             await asyncio.gather(control_plane(), nodes())
         finally:
             serving.cancel()
+        # add-ons come once the cluster is ready, as kubeadm's users apply them: none is needed for that
+        self._addons = asyncio.ensure_future(self._start_addons())
+
+    async def _start_addons(self) -> None:
+        try:
+            await self.metrics_server.start()
+        except Exception:
+            log.exception("metrics-server did not start")
 
     def serving(self, node: str) -> Serving:
         """The node's kubelet API on loopback (the address the API server reaches it at, its InternalIP), on
@@ -98,6 +109,10 @@ class Components:
             await client.patch(NODES, name, {"metadata": {"labels": {CONTROL_PLANE: ""}}})
 
     async def stop(self) -> None:
+        if self._addons is not None:
+            self._addons.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._addons
         parts = [*self.kubelets.values(), *self.control_plane, self.metrics_server]
         await asyncio.gather(*(part.stop() for part in parts), return_exceptions=True)
         await self.runtimes.stop()

@@ -21,7 +21,12 @@ from timoneiro.api.cel.values import from_cel, to_cel, with_schema
 __all__ = ["CompileError", "EvalError", "LazyMap", "Program", "compile_expression", "from_cel", "is_true", "to_cel",
            "with_schema"]
 
-_ENV = celpy.Environment()
+
+@functools.cache
+def _environment() -> celpy.Environment:
+    """The CEL environment, made on first use: building its parser costs about 150 ms, which a server
+    with no policy or rule never needs to pay at start."""
+    return celpy.Environment()
 
 
 class CompileError(Exception):
@@ -57,10 +62,10 @@ class Program:
 def compile_expression(source: str) -> Program:
     """Parse once per expression text: policies and CRD versions that share a rule share its program."""
     try:
-        ast = _ENV.compile(source)
+        ast = _environment().compile(source)
     except CELParseError as e:
         raise CompileError(_syntax_error(source, e)) from None
-    return Program(source, _ENV.program(ast, functions=library.FUNCTIONS))
+    return Program(source, _environment().program(ast, functions=library.FUNCTIONS))
 
 
 def _syntax_error(source: str, e: CELParseError) -> str:

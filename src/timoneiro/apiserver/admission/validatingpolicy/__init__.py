@@ -4,29 +4,35 @@ binding's paramRef finds; a failed validation denies (Deny), warns (Warn: a Warn
 recorded for audit (Audit) as the binding's validationActions say, in upstream's words and status codes.
 
 Policies are compiled once per resourceVersion (their expressions once per text, in api.cel) and read,
-like bindings and params, from the watch cache."""
+like bindings and params, from the watch cache. CEL is loaded with the first policy: a server that has
+none does not pay for it at start."""
 
 from __future__ import annotations
 
 import copy
 from typing import TYPE_CHECKING, Any
 
-from timoneiro.api import cel, selectors
-from timoneiro.api.cel import authorizer as cel_authorizer
+from timoneiro.api import selectors
 from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors
-from timoneiro.apiserver.admission.validatingpolicy.compiled import CompiledPolicy, Decision
 from timoneiro.apiserver.admission.validatingpolicy.matching import Request, resources_match
 from timoneiro.apiserver.authn import UserInfo
 from timoneiro.apiserver.generic import Context, decode
 from timoneiro.apiserver.requestinfo import RequestInfo
 
 if TYPE_CHECKING:
+    from timoneiro.apiserver.admission.validatingpolicy.compiled import CompiledPolicy, Decision
     from timoneiro.apiserver.app import APIServer
 
 GROUP = "admissionregistration.k8s.io"
 _CODES = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413, "Invalid": 422}
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
+
+
+def _compile(policy: dict) -> CompiledPolicy:
+    from timoneiro.apiserver.admission.validatingpolicy.compiled import CompiledPolicy
+
+    return CompiledPolicy(policy)
 
 
 class ConfigError(Exception):
@@ -69,7 +75,7 @@ class ValidatingAdmissionPolicy:
         return out
 
     def _configured(self) -> list[tuple[CompiledPolicy, list[dict]]]:
-        policies = self._current("validatingadmissionpolicies", self._policies, CompiledPolicy)
+        policies = self._current("validatingadmissionpolicies", self._policies, _compile)
         if not policies:
             return []
         bindings = self._current("validatingadmissionpolicybindings", self._bindings, lambda b: b)
@@ -84,6 +90,8 @@ class ValidatingAdmissionPolicy:
         configured = self._configured()
         if not configured:
             return
+        from timoneiro.api import cel
+        from timoneiro.apiserver.admission.validatingpolicy.compiled import Decision
         obj = new if new is not None else old
         name = (obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get("generateName", "")
         namespace = (obj.get("metadata") or {}).get("namespace", "") if kind.namespaced else ""
@@ -133,6 +141,9 @@ class ValidatingAdmissionPolicy:
 
     def _inputs(self, ctx: Context, req: Request, matched: Kind, namespace_object: dict | None) -> dict[str, Any]:
         """object, oldObject, request, namespaceObject and authorizer, in the matched kind's version."""
+        from timoneiro.api import cel
+        from timoneiro.api.cel import authorizer as cel_authorizer
+
         new, old = (self._converted(req.kind, matched, o) for o in (req.new, req.old))
         user = ctx.user if isinstance(ctx.user, UserInfo) else None
         return {
