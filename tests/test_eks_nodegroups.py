@@ -23,6 +23,7 @@ from timoneiro.eks import nodegroup_config as config
 from timoneiro.eks.errors import AwsError
 from timoneiro.eks.nodeagent import AgentProcess
 from timoneiro.eks.nodegroup_scaling import agent
+from timoneiro.kubelet.node_status import is_ready
 
 ROLE = "arn:aws:iam::111122223333:role/eksClusterRole"
 NODE_ROLE = "arn:aws:iam::111122223333:role/eksNodeRole"
@@ -66,10 +67,6 @@ def kubectl(svc, *args: str, cluster_name: str = "demo", stdin: str | None = Non
 def nodes(svc, cluster_name: str = "demo") -> dict[str, dict]:
     listing = json.loads(kubectl(svc, "get", "nodes", "-o", "json", cluster_name=cluster_name))
     return {n["metadata"]["name"]: n for n in listing["items"]}
-
-
-def ready(node: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
 
 
 def group(svc, nodegroup_name: str, cluster_name: str = "demo") -> dict:
@@ -209,7 +206,7 @@ def test_nodes_join_with_eks_labels_taints_and_capacity(eks):
     assert client.list_nodegroups(clusterName="demo")["nodegroups"] == ["gpu"]
 
     found = nodes(eks)
-    assert len(found) == 2 and all(ready(n) for n in found.values())
+    assert len(found) == 2 and all(is_ready(n) for n in found.values())
     image = ec2.ami_id("us-east-1", "AL2023_x86_64_STANDARD", made["releaseVersion"])
     zones = set()
     described = group(eks, "gpu")
@@ -339,7 +336,7 @@ def test_scaling_launches_and_drains_respecting_disruption_budgets(eks):
     client.update_nodegroup_config(clusterName="demo", nodegroupName="workers", scalingConfig={"desiredSize": 3})
     assert active(eks, "workers")["scalingConfig"] == {"minSize": 0, "maxSize": 3, "desiredSize": 3}
     found = nodes(eks)
-    assert len(found) == 3 and all(ready(n) for n in found.values())
+    assert len(found) == 3 and all(is_ready(n) for n in found.values())
     assert {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in found.values()} == {
         "us-east-1a", "us-east-1b"}
     third = next(a for a in activities(eks, group_name) if "increasing the capacity from 2 to 3" in a["Cause"])
@@ -388,7 +385,7 @@ def test_scaling_launches_and_drains_respecting_disruption_budgets(eks):
         "scalingConfig"]["desiredSize"] == 1
     until(lambda: [i for i in group(eks, "workers")["Instances"] if i["LifecycleState"] == "InService"],
           "an instance in service")
-    assert [ready(n) for n in nodes(eks).values()] == [True]
+    assert [is_ready(n) for n in nodes(eks).values()] == [True]
 
 
 def test_version_update_replaces_every_node(eks):
@@ -475,7 +472,7 @@ def test_aws_cli_flow_and_restart(tmp_path):
 
     with EksService(home) as svc:  # and its start brings them back
         assert agent(svc.eks, "seed", "cli").running()
-        until(lambda: (found := nodes(svc, "seed")) and set(found) == names and all(map(ready, found.values())),
+        until(lambda: (found := nodes(svc, "seed")) and set(found) == names and all(map(is_ready, found.values())),
               "the nodes Ready again")
         svc.aws("eks", "delete-nodegroup", "--cluster-name", "seed", "--nodegroup-name", "cli")
         until(lambda: svc.aws("eks", "describe-nodegroup", "--cluster-name", "seed", "--nodegroup-name", "cli",

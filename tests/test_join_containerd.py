@@ -31,6 +31,7 @@ from cryptography import x509
 from test_up_containerd import BUSYBOX, ContainerdUser
 from timoneiro.cluster.names import RUNTIME_LABEL, NodeSpec, node_specs
 from timoneiro.cluster.node_runtimes import NodeRuntimes
+from timoneiro.kubelet.node_status import is_ready
 from timoneiro.pki import certs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("containerd"),
@@ -74,8 +75,7 @@ class Joined:
                 raise AssertionError(f"join exited {self.proc.returncode}:\n{self.proc.stdout.read()}")
             nodes = json.loads(self.user.kubectl("get", "nodes", "-o", "json"))["items"]
             for node in nodes:
-                if node["metadata"]["name"] == NODE and any(
-                        c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"]):
+                if node["metadata"]["name"] == NODE and is_ready(node):
                     return node
             time.sleep(0.2)
         raise AssertionError(f"{NODE} not Ready: {self.user.kubectl('get', 'nodes', '-o', 'wide')}")

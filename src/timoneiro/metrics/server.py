@@ -134,7 +134,7 @@ class MetricsServer:
         if self._scraping is not None:
             self._scraping.cancel()
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.should_exit = self._server.force_exit = True  # as the kubelet's API: no waiting
         for task in (self._scraping, self._serving):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

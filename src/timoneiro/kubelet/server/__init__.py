@@ -103,7 +103,9 @@ class KubeletServer:
         server, task, self._server, self._task = self._server, self._task, None, None
         if server is None or task is None:
             return
-        server.should_exit = True
+        # no waiting for callers' connections: the API server keeps TLS connections alive, whose closing
+        # waits for a close_notify it does not send (uvicorn's graceful shutdown ran out on every down)
+        server.should_exit = server.force_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
