@@ -179,7 +179,9 @@ def test_time_zone_and_descriptor(kubectl, api, clock):
     create(kubectl, api, clock, schedule="@hourly", timeZone="Asia/Kolkata")
     now = clock.now()
     # the hour in Kolkata (+05:30) starts at half past the hour in UTC
-    clock.step(((30 - now.minute) % 60) * 60 - now.second + 1 or 3600)
+    # (during minute 30 itself the next one is an hour away: the step must never go back)
+    to_half_past = (((30 - now.minute) % 60) * 60 - now.second) % 3600 or 3600
+    clock.step(to_half_past + 1)
     (name,) = job_names(api, 1)
     annotation = api.get(f"{JOBS}/{name}")["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
     assert annotation.endswith(":00:00+05:30")
