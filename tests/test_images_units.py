@@ -197,7 +197,7 @@ def test_image_load_reads_names_from_oci_layouts_and_archives(tmp_path: Path) ->
 
     tagged = tmp_path / "tagged"
     write_layout(tagged, local.busybox_image(), "1.0")  # a tag alone names no repository
-    with pytest.raises(LoadError, match="give it one with --name"):
+    with pytest.raises(LoadError, match="give it one with --image-name"):
         asyncio.run(load(tagged, []))
     with pytest.raises(LoadError, match="neither"):
         (tmp_path / "plain.txt").write_text("hello")

@@ -99,10 +99,10 @@ async def load(path: Path, sockets: list[str], name: str | None = None) -> list[
     input that holds one image); answers their names as the nodes have them (docker.io/library/app:1.0)."""
     images = inspect(path)
     if name is not None and len(images.names) != 1:
-        raise LoadError(f"{path} holds {len(images.names)} images: --name names one")
+        raise LoadError(f"{path} holds {len(images.names)} images: --image-name names one")
     if name is None and not all(_whole(n) for n in images.names):
         raise LoadError(f"{path} holds an image without a whole name ({', '.join(map(str, images.names))}): "
-                        "give it one with --name")
+                        "give it one with --image-name")
     if images.kind == "docker-archive" and name is None:
         await _import(path, sockets)
         return [normalize_image(n) for n in images.names if n]
