@@ -23,7 +23,7 @@ from urllib.parse import quote
 from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors, meta
 from timoneiro.apiserver.generic import Context, decode
-from timoneiro.apiserver.http import Request, respond, stream_body
+from timoneiro.apiserver.http import Request, forward, respond
 
 if TYPE_CHECKING:
     import httpx
@@ -122,14 +122,9 @@ class Aggregator:
         body = await req.body() if req.method in ("POST", "PUT", "PATCH") else None
         client = self._client(apiservice)
         try:
-            async with client.stream(req.method, url + quote(req.path) + (f"?{query}" if query else ""),
-                                     headers=headers, content=body,
-                                     extensions={"sni_hostname": _service_host(apiservice)}) as response:
-                await send({"type": "http.response.start", "status": response.status_code,
-                            "headers": [(k.encode("latin-1"), v.encode("latin-1"))
-                                        for k, v in response.headers.items()
-                                        if k.lower() in ("content-type", "content-encoding")]})
-                await stream_body(response.aiter_raw(), req.receive, send)
+            await forward(client, req, send, url + quote(req.path) + (f"?{query}" if query else ""), body,
+                          {"content-type": None, "content-encoding": None}, headers=headers,
+                          extensions={"sni_hostname": _service_host(apiservice)})
         except httpx.HTTPError as e:
             log.warning("proxying %s to %s failed: %s", req.path, url, e)
             await respond(send, 503, b"service unavailable\n", "text/plain; charset=utf-8")

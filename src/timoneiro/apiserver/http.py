@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import orjson
 import yaml
 
 from timoneiro.apiserver import errors
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
 
@@ -147,14 +151,35 @@ async def stream_body(chunks: AsyncIterator[bytes], receive, send) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    copying, gone = asyncio.ensure_future(copy()), asyncio.ensure_future(disconnected())
     try:
-        await asyncio.wait([copying, gone], return_when=asyncio.FIRST_COMPLETED)
+        copying, _ = await until_first(copy(), disconnected())
     finally:
-        for task in (copying, gone):
-            task.cancel()
-        await asyncio.gather(copying, gone, return_exceptions=True)
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b""})
-    if copying.done() and not copying.cancelled() and copying.exception() is not None:
+    if not copying.cancelled() and copying.exception() is not None:
         raise copying.exception()
+
+
+async def forward(client: httpx.AsyncClient, req: Request, send, url: str, body: bytes | None,
+                  keep: dict[str, str | None], **options: object) -> None:
+    """Send req on to url with client and hand its answer back as it comes (the aggregation layer's proxy, the
+    kubelet's). `keep`: the answer's headers handed back, each with the value it gets when the answer has
+    none (None: then left out). httpx's errors are the caller's to answer."""
+    async with client.stream(req.method, url, content=body, **options) as response:
+        headers = [(name, response.headers.get(name, default)) for name, default in keep.items()]
+        await send({"type": "http.response.start", "status": response.status_code,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers if v is not None]})
+        await stream_body(response.aiter_raw(), req.receive, send)
+
+
+async def until_first(*awaitables: Awaitable) -> list[asyncio.Future]:
+    """Run `awaitables` together until the first of them ends (or this is cancelled); the others are then
+    cancelled, and all of them awaited. Answers their futures, every one done."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return tasks

@@ -12,7 +12,6 @@ it, errors in upstream's shape (GenericHttpResponseChecker for logs, the kubelet
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from timoneiro.api.field import aggregate, forbidden, invalid
 from timoneiro.api.kinds import Kind
 from timoneiro.apiserver import errors
 from timoneiro.apiserver.generic import decode
-from timoneiro.apiserver.http import Request, respond, stream_body
+from timoneiro.apiserver.http import Request, forward, respond, stream_body, until_first
 from timoneiro.apiserver.requestinfo import RequestInfo
 from timoneiro.apiserver.websocket import dial
 
@@ -40,6 +39,19 @@ TRUE = ("1", "t", "T", "true", "True", "TRUE")
 # PodExecOptions / PodAttachOptions query parameters and the kubelet's names for them
 STREAM_FLAGS = (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty"))
 LOG_OPTIONS = ("follow", "previous", "timestamps", "sinceSeconds", "sinceTime", "tailLines", "limitBytes")
+
+
+def kubelet_netloc(status: dict, preferred: tuple[str, ...]) -> str | None:
+    """HOST:PORT of a node's kubelet from the Node's status: its first address of the first `preferred` type
+    that it has (an IPv6 one in brackets) and the port its daemonEndpoints name; None if it has no such address."""
+    by_type = {}
+    for address in status.get("addresses") or ():
+        by_type.setdefault(address.get("type"), address.get("address"))
+    host = next((by_type[t] for t in preferred if by_type.get(t)), None)
+    if host is None:
+        return None
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def container_names(pod: dict, field: str) -> list[str]:
@@ -121,14 +133,9 @@ class KubeletProxy:
         if entry is None:
             raise errors.not_found(nodes, node_name)
         status = decode(entry).get("status") or {}
-        by_type = {}
-        for address in status.get("addresses") or ():
-            by_type.setdefault(address.get("type"), address.get("address"))
-        host = next((by_type[t] for t in ADDRESS_TYPES if by_type.get(t)), None)
-        if host is None:
+        netloc = kubelet_netloc(status, ADDRESS_TYPES)
+        if netloc is None:
             raise errors.internal(f"no preferred addresses found; known addresses: {status.get('addresses') or []}")
-        port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
-        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         return f"{scheme}://{netloc}{path}" + (f"?{urlencode(query)}" if query else "")
 
     async def _pod(self, pods: Kind, namespace: str, name: str) -> dict:
@@ -208,11 +215,7 @@ class KubeletProxy:
 
         body = await req.body() if with_body and req.method in ("POST", "PUT", "PATCH") else None
         try:
-            async with self.http.stream(req.method, url, content=body) as response:
-                content_type = response.headers.get("content-type", "text/plain")
-                await send({"type": "http.response.start", "status": response.status_code,
-                            "headers": [(b"content-type", content_type.encode())]})
-                await stream_body(response.aiter_raw(), req.receive, send)
+            await forward(self.http, req, send, url, body, {"content-type": "text/plain"})
         except httpx.HTTPError as e:
             raise errors.internal(f"error dialing backend: {e}") from None
 
@@ -259,13 +262,9 @@ async def _relay_messages(receive, send, upstream: ClientConnection) -> None:
                 key = "bytes" if isinstance(message, bytes) else "text"
                 await send({"type": "websocket.send", key: message})
 
-    inbound, outbound = asyncio.ensure_future(client_to_kubelet()), asyncio.ensure_future(kubelet_to_client())
     try:
-        await asyncio.wait([inbound, outbound], return_when=asyncio.FIRST_COMPLETED)
+        await until_first(client_to_kubelet(), kubelet_to_client())
     finally:
-        for task in (inbound, outbound):
-            task.cancel()
-        await asyncio.gather(inbound, outbound, return_exceptions=True)
         with contextlib.suppress(Exception):
             await upstream.close()
         with contextlib.suppress(Exception):
