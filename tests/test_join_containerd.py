@@ -31,6 +31,7 @@ from cryptography import x509
 from test_up_containerd import BUSYBOX, ContainerdUser
 from timoneiro.cluster.names import RUNTIME_LABEL, NodeSpec, node_specs
 from timoneiro.cluster.node_runtimes import NodeRuntimes
+from timoneiro.kubelet.cri.containerd import processes
 from timoneiro.kubelet.node_status import is_ready
 from timoneiro.pki import certs
 
@@ -95,16 +96,7 @@ class Joined:
 
 def _node_processes(node_dir: Path) -> list[int]:
     """Live processes started with the joined node's data dir in their command line (its containerd)."""
-    mine = str(node_dir).encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if entry.isdigit() and mine in argv:
-            found.append(int(entry))
-    return found
+    return processes(lambda argv: str(node_dir).encode() in b"\0".join(argv))
 
 
 @pytest.fixture(scope="module")

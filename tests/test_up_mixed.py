@@ -24,6 +24,7 @@ from timoneiro.cluster import preflight
 from timoneiro.cluster.names import RUNTIME_LABEL, SIMULATED_TAINT, node_specs
 from timoneiro.cluster.node_runtimes import NodeRuntimes
 from timoneiro.cluster.topology import TOPOLOGY_FILE, Topology
+from timoneiro.kubelet.cri.containerd import processes
 
 needs_containerd = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("containerd"),
                                       reason="containerd needs root and scripts/setup.sh's packages")
@@ -60,14 +61,7 @@ def user() -> Iterator[MixedUser]:
 
 
 def _processes_with(marker: str) -> list[int]:
-    pids = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
+    return processes(lambda argv: marker.encode() in b"\0".join(argv))
 
 
 @needs_containerd

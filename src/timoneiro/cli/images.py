@@ -70,7 +70,7 @@ async def _serve(registry: LocalRegistry, layout: Path) -> None:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from timoneiro.cluster.names import NodeSpec
+    from timoneiro.cluster.names import CONTAINERD, NodeSpec
     from timoneiro.cluster.node_runtimes import NodeRuntimes
     from timoneiro.cluster.state import running_cluster
     from timoneiro.images.side_load import LoadError, load
@@ -80,7 +80,7 @@ def _load(args: argparse.Namespace) -> int:
     if state is None:
         print(f'ERROR: cluster "{args.name}" is not running', file=sys.stderr)
         return 1
-    sockets = NodeRuntimes("containerd", args.name, directory, [NodeSpec(n, False) for n in state.nodes]
+    sockets = NodeRuntimes(CONTAINERD, args.name, directory, [NodeSpec(n, False) for n in state.nodes]
                            ).running_sockets()
     if not sockets:
         print(f'ERROR: no node of cluster "{args.name}" runs containerd (timoneiro up --runtime containerd)',

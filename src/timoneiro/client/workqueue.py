@@ -212,14 +212,11 @@ async def run_worker(queue: WorkQueue[T], sync: Callable[[T], Awaitable[object]]
             return
         try:
             await sync(key)
-        except ApiError as e:
-            if e.code == 409:  # a write raced another: the next try reads the newer object
+        except Exception as e:
+            if isinstance(e, ApiError) and e.code == 409:  # a write raced another: the next try reads anew
                 log.info("sync of %r: %s; will retry", key, e)
             else:
                 log.exception("sync of %r failed; will retry", key)
-            queue.add_rate_limited(key)
-        except Exception:
-            log.exception("sync of %r failed; will retry", key)
             queue.add_rate_limited(key)
         else:
             queue.forget(key)

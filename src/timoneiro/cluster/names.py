@@ -1,7 +1,9 @@
-"""What a local cluster calls things, as kind does: its nodes and its kubeconfig context."""
+"""What a local cluster calls things, as kind does: its nodes and its kubeconfig context; and the network
+devices of its nodes."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
@@ -39,6 +41,12 @@ def node_specs(cluster: str, count: int, simulated: int = 0) -> list[NodeSpec]:
 
 def _worker(prefix: str, number: int) -> str:
     return f"{prefix}worker{number if number > 1 else ''}"
+
+
+def device_name(*parts: str) -> str:
+    """A network device of a node's (its pod bridge, an EKS node's ENI bridge): `tm` and a hash of parts (the
+    data dir, the node, what the device is for), 12 characters where the kernel allows 15."""
+    return "tm" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:10]
 
 
 def context_name(cluster: str) -> str:

@@ -18,7 +18,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from timoneiro.cluster.names import RUNTIME_LABEL, RUNTIMES, SIMULATED, NodeSpec
+from timoneiro.cluster.names import RUNTIME_LABEL, RUNTIMES, SIMULATED, NodeSpec, device_name
 from timoneiro.images import local
 from timoneiro.images.registry import LocalRegistry
 from timoneiro.kubelet.cri.containerd import Containerd
@@ -58,7 +58,7 @@ class NodeRuntimes:
         registry = self.registry
         cgroup = f"/timoneiro/{self.cluster}-{_digest(str(self.data_dir))[:8]}/{node}"
         return Containerd(self.node_dir(node), sandbox_image=sandbox_image,
-                          bridge="tm" + _digest(f"{self.data_dir}\0{node}")[:10], cgroup_parent=cgroup,
+                          bridge=device_name(str(self.data_dir), node), cgroup_parent=cgroup,
                           registries=dict.fromkeys((registry.host, registry.name, *local.MIRRORED),
                                                    registry.url), pod_cidr=pod_cidr)
 

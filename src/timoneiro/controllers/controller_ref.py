@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from timoneiro.api import selectors
 from timoneiro.client import ApiError, Client, Resource
+from timoneiro.client.events import reference
 from timoneiro.client.store import Store
 
 
@@ -37,10 +38,7 @@ def controller_ref(owner: dict, api_version: str, kind: str) -> dict:
 
 def object_reference(obj: dict, api_version: str, kind: str) -> dict:
     """A core/v1 ObjectReference to obj, as events and CronJob status carry."""
-    meta = obj["metadata"]
-    ref = {"kind": kind, "namespace": meta.get("namespace"), "name": meta["name"], "uid": meta.get("uid"),
-           "apiVersion": api_version, "resourceVersion": meta.get("resourceVersion")}
-    return {k: v for k, v in ref.items() if v}
+    return reference({**obj, "apiVersion": api_version, "kind": kind})
 
 
 def selector_match(owner: dict) -> Callable[[dict], bool]:

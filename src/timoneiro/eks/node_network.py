@@ -7,14 +7,15 @@ it takes the address away."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
+from timoneiro.cluster.names import device_name
+
 
 def device(data_dir: str | Path, node: str) -> str:
-    """`tm` and a hash, as the pod bridges are named (15 characters at most), but of a name of its own."""
-    return "tm" + hashlib.sha256(f"{Path(data_dir).absolute()}\0{node}\0eni".encode()).hexdigest()[:10]
+    """Named as the pod bridges are, but for its own purpose: never one of theirs."""
+    return device_name(str(Path(data_dir).absolute()), node, "eni")
 
 
 def _ip(*args: str) -> None:

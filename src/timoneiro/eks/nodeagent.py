@@ -28,6 +28,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -36,6 +37,9 @@ from timoneiro.cluster.procs import Proc, terminate
 from timoneiro.eks import node_network
 from timoneiro.eks.controlplane import _reap_later
 from timoneiro.files import write_private
+
+if TYPE_CHECKING:
+    from timoneiro.cluster.node_runtimes import NodeRuntimes
 
 SPEC, RECORD, LOG = "nodes.json", "agent.json", "agent.log"
 STOP_GRACE = 30.0  # SIGTERM, then SIGKILL (containerd nodes remove their pods first)
@@ -76,13 +80,12 @@ def write_spec(path: str, nodes: Iterable[NodeSpec]) -> None:
 
 class NodeAgent:
     def __init__(self, spec_path: str) -> None:
-        from timoneiro.cluster.node_runtimes import NodeRuntimes
-
         self.spec_path = spec_path
         self.directory = os.path.dirname(os.path.abspath(spec_path))
         self.nodes: dict[str, asyncio.Task] = {}
-        # the containerd nodes' registry and containerds, started with the first such node
-        self.runtimes = NodeRuntimes(CONTAINERD, os.path.basename(self.directory), self.directory, [])
+        # the containerd nodes' registry and containerds, made and started with the first such node (an agent
+        # of simulated nodes loads none of it)
+        self.runtimes: NodeRuntimes | None = None
         self._runtimes_started: asyncio.Task | None = None
 
     def reload(self) -> None:
@@ -112,7 +115,7 @@ class NodeAgent:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self._runtimes_started is not None:
+            if self.runtimes is not None:
                 await self.runtimes.stop()
 
     async def _run_node(self, spec: NodeSpec) -> None:
@@ -143,9 +146,11 @@ class NodeAgent:
     async def _containerd_node(self, spec: NodeSpec, eni: str) -> dict:
         """Start the node's containerd (and, for the first, the registry) and put its InternalIP on its
         bridge; the kubelet's options for that runtime and its API."""
+        from timoneiro.cluster.node_runtimes import NodeRuntimes
         from timoneiro.kubelet.server import Serving
 
-        if self._runtimes_started is None:
+        if self.runtimes is None:
+            self.runtimes = NodeRuntimes(CONTAINERD, os.path.basename(self.directory), self.directory, [])
             self._runtimes_started = asyncio.ensure_future(self.runtimes.start())
         await asyncio.shield(self._runtimes_started)
         await self.runtimes.add_node(spec.name, spec.pod_cidr)

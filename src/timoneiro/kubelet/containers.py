@@ -25,6 +25,11 @@ def spec_containers(pod: dict) -> list[tuple[dict, str]]:
     return out + [(c, REGULAR) for c in spec.get("containers") or ()]
 
 
+def container_spec(pod: dict, name: str) -> dict | None:
+    """The spec of the pod's init or regular container of this name (names are unique across both)."""
+    return next((c for c, _ in spec_containers(pod) if c.get("name") == name), None)
+
+
 def spec_hash(container: dict) -> str:
     """What a running container was made from: a changed spec (a new image) means a restart."""
     body = {k: v for k, v in container.items() if k != "resources"}

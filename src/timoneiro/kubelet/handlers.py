@@ -12,6 +12,8 @@ import os
 
 import httpx
 
+from timoneiro.kubelet.containers import container_spec
+
 PROBE_USER_AGENT = "kube-probe/1.32"
 
 
@@ -23,12 +25,9 @@ def resolve_port(port: int | str | None, pod: dict, container: str) -> int:
     """A probe's or hook's port: a number, or the name of one of the container's ports."""
     if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
         return int(port)
-    spec = pod.get("spec") or {}
-    for declared_in in (*(spec.get("initContainers") or ()), *(spec.get("containers") or ())):
-        if declared_in.get("name") == container:
-            for declared in declared_in.get("ports") or ():
-                if declared.get("name") == port:
-                    return int(declared["containerPort"])
+    for declared in (container_spec(pod, container) or {}).get("ports") or ():
+        if declared.get("name") == port:
+            return int(declared["containerPort"])
     raise HandlerError(f"couldn't find port: {port} in {container}")
 
 

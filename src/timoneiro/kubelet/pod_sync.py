@@ -26,6 +26,7 @@ from timoneiro.kubelet.containers import (
     REGULAR,
     SIDECAR,
     RuntimePod,
+    container_spec,
     pod_full_name,
     should_restart,
     spec_containers,
@@ -328,8 +329,7 @@ class PodSyncer:
         grace period, then the container stopped with what is left of it (never less than 2 s)."""
         ref = events.container_ref(pod, name)
         self.recorder.record(ref, NORMAL, events.KILLING, message)
-        spec = next((c for c, _ in spec_containers(pod) if c["name"] == name), {})
-        hook = (spec.get("lifecycle") or {}).get("preStop")
+        hook = ((container_spec(pod, name) or {}).get("lifecycle") or {}).get("preStop")
         if hook and grace > 0:
             began = time.monotonic()
             try:

@@ -8,8 +8,6 @@ NotFound on its own, in metrics-server's words."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from fractions import Fraction
 
 import orjson
@@ -20,6 +18,8 @@ from timoneiro.apiserver.authz import forbidden_message
 from timoneiro.apiserver.http import Request, respond, respond_error, respond_object
 from timoneiro.apiserver.requestinfo import RequestInfo, parse
 from timoneiro.client.store import Store
+from timoneiro.kubelet.backoff import go_duration
+from timoneiro.kubelet.times import rfc3339
 from timoneiro.metrics import auth
 from timoneiro.metrics.storage import Storage, Usage
 
@@ -39,32 +39,6 @@ def api_group() -> dict:
     version = {"groupVersion": GROUP_VERSION, "version": VERSION}
     return {"kind": "APIGroup", "apiVersion": "v1", "name": GROUP, "versions": [version],
             "preferredVersion": version}
-
-
-def go_duration(seconds: float) -> str:
-    """time.Duration's String(): 15.034s, 1m0.5s, 250ms."""
-    ns = round(seconds * 1e9)
-    if ns == 0:
-        return "0s"
-    if ns < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                return _trimmed(Fraction(ns, size)) + unit
-    minutes, rest = divmod(ns, 60_000_000_000)
-    hours, minutes = divmod(minutes, 60)
-    text = _trimmed(Fraction(rest, 1_000_000_000)) + "s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    return f"{minutes}m{text}" if minutes else text
-
-
-def _trimmed(value: Fraction) -> str:
-    text = f"{float(value):.9f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def timestamp(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def usage(u: Usage) -> dict:
@@ -154,19 +128,19 @@ class MetricsAPI:
         return found
 
     def node_metrics(self) -> dict[str, dict]:
-        now = timestamp(time.time())
+        now = rfc3339()
         found = {}
         for node in self.nodes.list():
             name = node["metadata"]["name"]
             u = self.storage.node(name)
             if u is not None:
                 found[name] = {"kind": "NodeMetrics", "apiVersion": GROUP_VERSION,
-                               "metadata": _meta(node, now), "timestamp": timestamp(u.timestamp),
+                               "metadata": _meta(node, now), "timestamp": rfc3339(u.timestamp),
                                "window": go_duration(u.window), "usage": usage(u)}
         return found
 
     def pod_metrics(self, namespace: str) -> dict[str, dict]:
-        now = timestamp(time.time())
+        now = rfc3339()
         found = {}
         for (ns, name), containers in self.storage.pods().items():
             key = f"{ns}/{name}"
@@ -175,7 +149,7 @@ class MetricsAPI:
                 continue
             last = max(containers.values(), key=lambda u: u.timestamp)
             found[key] = {"kind": "PodMetrics", "apiVersion": GROUP_VERSION, "metadata": _meta(pod, now),
-                          "timestamp": timestamp(last.timestamp), "window": go_duration(last.window),
+                          "timestamp": rfc3339(last.timestamp), "window": go_duration(last.window),
                           "containers": [{"name": c, "usage": usage(u)} for c, u in sorted(containers.items())]}
         return found
 

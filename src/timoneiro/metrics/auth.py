@@ -7,7 +7,6 @@ authorizer caches them."""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import unquote
 
 from cryptography import x509
@@ -18,13 +17,11 @@ from timoneiro.apiserver.authn.x509 import PEER_CERT
 from timoneiro.apiserver.http import Request
 from timoneiro.apiserver.requestinfo import RequestInfo
 from timoneiro.client import ApiError, Client, TransportError
-from timoneiro.client.resources import Resource
+from timoneiro.kubelet.server.auth import SubjectAccessReviewer
 from timoneiro.pki.certs import common_name
 
-SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "subjectaccessreviews", namespaced=False)
 ALLOWED_NAMES = ("front-proxy-client",)  # --requestheader-allowed-names, as kubeadm sets it
 CACHE_TTL = 10.0
-CACHE_SIZE = 1024
 ALWAYS_ALLOWED = ("/healthz", "/livez", "/readyz")  # --authorization-always-allow-paths
 EXTRA_PREFIX = "x-remote-extra-"
 
@@ -47,33 +44,16 @@ def authenticate(req: Request) -> UserInfo:
 
 class Authorizer:
     def __init__(self, client: Client) -> None:
-        self.client = client
-        self._cache: dict[tuple, tuple[float, bool]] = {}
+        self._reviewer = SubjectAccessReviewer(client, CACHE_TTL, CACHE_TTL)
 
     async def allowed(self, user: UserInfo, attrs: RequestInfo) -> bool:
         if not attrs.is_resource and attrs.path in ALWAYS_ALLOWED:
             return True
-        key = (user.name, user.groups, tuple(sorted(user.extra.items())), attrs.is_resource, attrs.verb,
-               attrs.resource, attrs.namespace, attrs.name, attrs.path)
-        known = self._cache.get(key)
-        if known is not None and known[0] > time.monotonic():
-            return known[1]
-        spec: dict = {"user": user.name, "groups": list(user.groups)}
-        if user.extra:
-            spec["extra"] = {k: list(v) for k, v in user.extra.items()}
-        if attrs.is_resource:
-            spec["resourceAttributes"] = {"verb": attrs.verb, "group": attrs.group, "version": attrs.version,
-                                          "resource": attrs.resource, "namespace": attrs.namespace,
-                                          "name": attrs.name}
-        else:
-            spec["nonResourceAttributes"] = {"verb": attrs.verb, "path": attrs.path}
         try:
-            review = await self.client.create(SUBJECT_ACCESS_REVIEWS, {
-                "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
+            if attrs.is_resource:
+                return await self._reviewer.allowed(user, {
+                    "verb": attrs.verb, "group": attrs.group, "version": attrs.version, "resource": attrs.resource,
+                    "namespace": attrs.namespace, "name": attrs.name})
+            return await self._reviewer.allowed(user, {"verb": attrs.verb, "path": attrs.path}, resource=False)
         except (ApiError, TransportError) as e:
             raise errors.internal(f"authorization failed: {e}") from e
-        allowed = bool((review.get("status") or {}).get("allowed"))
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.clear()
-        self._cache[key] = (time.monotonic() + CACHE_TTL, allowed)
-        return allowed

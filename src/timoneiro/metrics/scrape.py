@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from timoneiro.apiserver.kubelet_proxy import kubelet_netloc
+
 # --kubelet-preferred-address-types, as metrics-server's own manifest (components.yaml) sets it
 ADDRESS_TYPES = ("InternalIP", "ExternalIP", "Hostname")
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+(-?\d+))?\s*$')
@@ -80,15 +82,8 @@ def _unescape(value: str) -> str:
 
 def kubelet_url(node: dict) -> str | None:
     """Where the node's kubelet serves its resource metrics, or None if its status names no address."""
-    status = node.get("status") or {}
-    by_type: dict[str, str] = {}
-    for address in status.get("addresses") or ():
-        by_type.setdefault(address.get("type", ""), address.get("address", ""))
-    host = next((by_type[t] for t in ADDRESS_TYPES if by_type.get(t)), None)
-    if host is None:
-        return None
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
-    return f"https://{f'[{host}]' if ':' in host else host}:{port}/metrics/resource"
+    netloc = kubelet_netloc(node.get("status") or {}, ADDRESS_TYPES)
+    return None if netloc is None else f"https://{netloc}/metrics/resource"
 
 
 class KubeletScraper:

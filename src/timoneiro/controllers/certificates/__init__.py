@@ -46,3 +46,8 @@ class CertificateController(Controller):
 
     async def handle(self, csr: dict) -> None:
         raise NotImplementedError
+
+    async def approve(self, csr: dict, message: str) -> None:
+        """Approve the request (its copy), as an approver does: an AutoApproved condition through /approval."""
+        add_condition(csr, {"type": "Approved", "status": "True", "reason": "AutoApproved", "message": message})
+        await self.client.update(CSRS, csr, subresource="approval")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from timoneiro.client import ApiError
-from timoneiro.controllers.certificates import CSRS, CertificateController, add_condition, approval
+from timoneiro.controllers.certificates import CSRS, CertificateController, approval
 from timoneiro.pki import certs
 from timoneiro.pki import csr as csrs
 
@@ -61,9 +61,7 @@ class CSRApprover(CertificateController):
                 continue
             tried.append(recognizer.subresource)
             if await self.allowed(csr, recognizer.subresource):
-                add_condition(csr, {"type": "Approved", "status": "True", "reason": "AutoApproved",
-                                    "message": recognizer.message})
-                await self.client.update(CSRS, csr, subresource="approval")
+                await self.approve(csr, recognizer.message)
                 return
         if tried:
             name = csr["metadata"]["name"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from cryptography import x509
 
 from timoneiro.client.resources import NODES
-from timoneiro.controllers.certificates import CSRS, CertificateController, add_condition, approval
+from timoneiro.controllers.certificates import CertificateController, approval
 from timoneiro.controllers.certificates.csrapprover import NotApproved
 from timoneiro.pki import certs
 from timoneiro.pki import csr as csrs
@@ -72,5 +72,4 @@ class KubeletServingApprover(CertificateController):
             raise NotApproved(f'csr "{name}": node "{node_name}" is not known yet')
         if unknown := unknown_names(request, node):
             raise NotApproved(f'csr "{name}": {", ".join(unknown)} not among the addresses of node "{node_name}"')
-        add_condition(csr, {"type": "Approved", "status": "True", "reason": "AutoApproved", "message": MESSAGE})
-        await self.client.update(CSRS, csr, subresource="approval")
+        await self.approve(csr, MESSAGE)

@@ -30,7 +30,7 @@ from timoneiro.kubelet.cri.containerd_config import (
     config_toml,
     hosts_toml,
 )
-from timoneiro.kubelet.mounts import mounts_under
+from timoneiro.kubelet.mounts import mounts_under, unmount
 from timoneiro.kubelet.runtime.cri import CriRuntime
 
 log = logging.getLogger("timoneiro.kubelet.cri.containerd")
@@ -143,7 +143,8 @@ class Containerd:
         cgroups.kill_and_remove(self.cgroup_parent)
         for mount in reversed(mounts_under(self.layout.data_dir)):
             log.warning("unmounting %s left by containerd", mount)
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+            with contextlib.suppress(OSError):
+                unmount(mount)
         if Path(f"/sys/class/net/{self.layout.bridge}").exists():
             subprocess.run(["ip", "link", "delete", self.layout.bridge], check=False, capture_output=True)
         portmap_chains.remove_if_unused()

@@ -14,7 +14,12 @@ def normalize_image(image: str) -> str:
     return f"{name}@{digest}" if at else name
 
 
+def untagged(reference: str) -> str:
+    """A reference without its tag or digest, as spelled: docker.io/library/nginx:1.27 -> docker.io/library/nginx."""
+    name = reference.partition("@")[0]
+    return name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
+
+
 def repository(image: str) -> str:
     """The image's repository in full, without tag or digest: nginx:1.0 -> docker.io/library/nginx."""
-    name = normalize_image(image).partition("@")[0]
-    return name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
+    return untagged(normalize_image(image))

@@ -51,7 +51,7 @@ from timoneiro.kubelet.runtime.base import (
     RuntimeFailure,
     RuntimeStatus,
 )
-from timoneiro.kubelet.runtime.image_names import normalize_image
+from timoneiro.kubelet.runtime.image_names import normalize_image, untagged
 from timoneiro.kubelet.stats.usage import ContainerStats, PodStats, Usage
 
 PREFIX = "sim.timoneiro.io/"
@@ -94,17 +94,11 @@ def _quantity(text: str | None) -> quantity.Quantity:
         return ZERO
 
 
-def _repository(reference: str) -> str:
-    """docker.io/library/nginx:1.27 -> docker.io/library/nginx."""
-    name = reference.partition("@")[0]
-    return name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
-
-
 def _manifest(reference: str) -> str:
     """The registry path of a reference's manifest: registry.invalid/app:1.0 -> app/manifests/1.0."""
     path = reference.partition("/")[2]
     name, at, digest = path.partition("@")
-    return f"{_repository(path)}/manifests/{digest if at else name.rpartition(':')[2]}"
+    return f"{untagged(path)}/manifests/{digest if at else name.rpartition(':')[2]}"
 
 
 def image_digest(image: str) -> str:
@@ -313,7 +307,7 @@ class SimulatedRuntime(Runtime):
         if known is None:
             digest = image_digest(image)
             size = 5_000_000 + int(digest[7:15], 16) % 200_000_000
-            known = self._images[reference] = Image(digest, [reference], [f"{_repository(reference)}@{digest}"],
+            known = self._images[reference] = Image(digest, [reference], [f"{untagged(reference)}@{digest}"],
                                                     size)
         return known.repo_digests[0]
 

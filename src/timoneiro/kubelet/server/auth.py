@@ -66,13 +66,44 @@ class _Cache:
         self._entries[key] = (time.monotonic() + ttl, value)
 
 
+class SubjectAccessReviewer:
+    """SubjectAccessReviews asked of the API server, as a delegating (webhook) authorizer asks them: each
+    answer kept `allowed_ttl` seconds if allowed, `denied_ttl` if not. The kubelet's API and metrics-server
+    both authorize so."""
+
+    def __init__(self, client: Client, allowed_ttl: float, denied_ttl: float) -> None:
+        self.client = client
+        self.ttls = {True: allowed_ttl, False: denied_ttl}
+        self._answers = _Cache()
+
+    async def allowed(self, user: UserInfo, attributes: dict[str, str], resource: bool = True) -> bool:
+        """Whether `user` may do what `attributes` say (a review's resourceAttributes, or if not `resource`
+        its nonResourceAttributes). ApiError or TransportError: the API server gave no answer."""
+        key = (user.name, user.uid, user.groups, tuple(sorted(user.extra.items())), resource,
+               tuple(attributes.items()))
+        known = self._answers.get(key)
+        if known is not None:
+            return bool(known)
+        spec: dict = {"user": user.name, "groups": list(user.groups)}
+        if user.uid:
+            spec["uid"] = user.uid
+        if user.extra:
+            spec["extra"] = {k: list(v) for k, v in user.extra.items()}
+        spec["resourceAttributes" if resource else "nonResourceAttributes"] = attributes
+        review = await self.client.create(SUBJECT_ACCESS_REVIEWS, {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
+        allowed = bool((review.get("status") or {}).get("allowed"))
+        self._answers.put(key, allowed, self.ttls[allowed])
+        return allowed
+
+
 class KubeletAuth:
     def __init__(self, client: Client, node_name: str) -> None:
         self.client = client
         self.node_name = node_name
         self._x509 = X509Authenticator()
         self._tokens = _Cache()
-        self._decisions = _Cache()
+        self._reviewer = SubjectAccessReviewer(client, ALLOWED_TTL, DENIED_TTL)
 
     async def check(self, scope: dict, method: str, path: str) -> UserInfo:
         """The request's user if it may do what it asks; else AuthError."""
@@ -115,23 +146,9 @@ class KubeletAuth:
         return known  # type: ignore[return-value]
 
     async def authorize(self, user: UserInfo, attrs: Attributes) -> bool:
-        key = (user.name, user.uid, user.groups, attrs)
-        known = self._decisions.get(key)
-        if known is not None:
-            return bool(known)
-        spec: dict = {"resourceAttributes": {"verb": attrs.verb, "version": "v1", "resource": "nodes",
-                                             "subresource": attrs.subresource, "name": self.node_name},
-                      "user": user.name, "groups": list(user.groups)}
-        if user.uid:
-            spec["uid"] = user.uid
-        if user.extra:
-            spec["extra"] = {k: list(v) for k, v in user.extra.items()}
         try:
-            review = await self.client.create(SUBJECT_ACCESS_REVIEWS, {
-                "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
+            return await self._reviewer.allowed(user, {"verb": attrs.verb, "version": "v1", "resource": "nodes",
+                                                       "subresource": attrs.subresource, "name": self.node_name})
         except (ApiError, TransportError) as e:
             raise AuthError(500, f"Authorization error (user={user.name}, verb={attrs.verb}, resource=nodes, "
                                  f"subresource={attrs.subresource})") from e
-        allowed = bool((review.get("status") or {}).get("allowed"))
-        self._decisions.put(key, allowed, ALLOWED_TTL if allowed else DENIED_TTL)
-        return allowed

@@ -16,11 +16,6 @@ CLOSE = 255  # v5's half-close signal
 NORMAL_CLOSURE = 1000
 
 
-def choose(offered: list[str]) -> str | None:
-    """The subprotocol to accept: the best one the client offers that this side speaks."""
-    return next((p for p in PROTOCOLS if p in offered), None)
-
-
 class WebSocket:
     """An accepted ASGI WebSocket: binary messages in and out, writes serialised."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from timoneiro.kubelet.container_env import metadata_field, resource_value
+from timoneiro.kubelet.containers import container_spec
 from timoneiro.kubelet.volumes.atomic_writer import FileProjection
 from timoneiro.kubelet.volumes.plugin import DEFAULT_MODE, MountContext, MountedVolume, VolumeError, aggregate
 
@@ -34,10 +35,8 @@ def _value(ctx: MountContext, item: dict) -> str:
     ref = item.get("resourceFieldRef")
     if not ref:
         return ""
-    spec = ctx.pod.get("spec") or {}
     name = ref.get("containerName", "")
-    container = next((c for key in ("containers", "initContainers") for c in spec.get(key) or ()
-                      if c.get("name") == name), None)
+    container = container_spec(ctx.pod, name)
     if container is None:
         raise ValueError(f"container {name} not found")
     return resource_value(container, ref, ctx.allocatable)

@@ -3,7 +3,7 @@ reading the API objects it is made from as the node."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,6 @@ class MountContext:
     tokens: ServiceAccountTokens
     fs_group: int | None = None
     fs_user: int | None = None
-    created: list[Path] = field(default_factory=list)
 
     @property
     def namespace(self) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from timoneiro.client import ApiError, Client, TransportError
 from timoneiro.client.resources import SERVICE_ACCOUNTS
+from timoneiro.kubelet.times import seconds
 from timoneiro.kubelet.volumes.atomic_writer import FileProjection
 from timoneiro.kubelet.volumes.plugin import MountContext, VolumeError
 
@@ -48,9 +48,9 @@ class ServiceAccountTokens:
             if known is not None and known.expires > time.time():
                 return known.token  # still good: try again at the next resync
             raise VolumeError(f"failed to fetch token: {getattr(e, 'message', '') or e}") from e
-        expires = datetime.fromisoformat(answer["status"]["expirationTimestamp"].replace("Z", "+00:00"))
+        expires = seconds(answer["status"]["expirationTimestamp"])
         lifetime = int((answer.get("spec") or {}).get("expirationSeconds") or expiration)
-        self._tokens[key] = _Token(answer["status"]["token"], expires.timestamp(), lifetime)
+        self._tokens[key] = _Token(answer["status"]["token"], expires, lifetime)
         return answer["status"]["token"]
 
     def forget(self, uid: str) -> None:
